@@ -1,0 +1,242 @@
+"""Command line: ``mndt info | demo | compare | twin ... | lstm ...``."""
+
+from __future__ import annotations
+
+import csv
+import importlib
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from . import __version__
+from .registration import TASKS, load_entry
+
+app = typer.Typer(help="mndt-envs: RL environments on a mobile-network digital twin.", no_args_is_help=True,
+                  add_completion=False)
+console = Console()
+
+
+def _mount(module: str, attr: str, name: str, help_text: str) -> None:
+    try:
+        sub = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError):
+        return
+    app.add_typer(sub, name=name, help=help_text)
+
+
+_mount("mndt_envs.cli_twin", "twin_app", "twin", "Build a city twin: OSM geometry, scene, ray-traced radio maps.")
+_mount("mndt_envs.cli_lstm", "lstm_app", "lstm", "LSTM twin generators: train, reproduce paper 000.")
+
+
+def _version(mod: str) -> str:
+    try:
+        from importlib.metadata import version
+
+        return version(mod)
+    except Exception:
+        return "not installed"
+
+
+@app.command()
+def info() -> None:
+    """Versions, ray-tracing backends found and the torch device."""
+    t = Table(title=f"mndt-envs {__version__}")
+    t.add_column("component")
+    t.add_column("value")
+    t.add_row("python", platform.python_version())
+    for pkg in ("numpy", "scipy", "gymnasium", "pettingzoo", "stable-baselines3", "sb3-contrib", "torch",
+                "sionna-rt", "sionna", "mitsuba", "drjit", "osmnx"):
+        t.add_row(pkg, _version(pkg))
+    try:
+        from .twin import backend
+
+        for k, v in backend.describe_backends().items():
+            t.add_row(f"ray tracing: {k}", str(v))
+    except ImportError:
+        t.add_row("ray tracing", "backend module not available")
+    try:
+        import torch
+
+        dev = "cuda" if torch.cuda.is_available() else "cpu"
+        t.add_row("torch device", f"{dev} ({torch.get_num_threads()} threads)")
+    except ImportError:
+        t.add_row("torch device", "torch not installed")
+    t.add_row("registered envs", ", ".join(x.env_id for x in TASKS))
+    t.add_row("parallel envs", ", ".join(x.parallel_name for x in TASKS))
+    console.print(t)
+
+
+def twin_table(summary: dict[str, Any], build_s: float) -> Table:
+    """A rich table of :meth:`NetworkTwin.summary`."""
+    t = Table(title=f"Twin '{summary['scenario']}'")
+    t.add_column("quantity")
+    t.add_column("value", justify="right")
+    for k, v in summary.items():
+        if isinstance(v, float):
+            v = f"{v:.3g}"
+        t.add_row(k.replace("_", " "), str(v))
+    t.add_row("build time (s)", f"{build_s:.2f}")
+    return t
+
+
+@app.command()
+def demo(
+    scenario: str = typer.Option("helsinki", help="Scenario preset for the twin section."),
+    out: Path = typer.Option(Path("runs/demo"), help="Output directory."),
+    tasks: str = typer.Option("all", help="Comma-separated task names whose demo sections run, or 'all'/'none'."),
+) -> None:
+    """The main job: build the default twin, print its summary, render its map, run each task's demo."""
+    import numpy as np
+
+    from .render import render_map
+    from .twin import NetworkTwin
+
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    with console.status(f"Building the '{scenario}' twin ..."):
+        twin = NetworkTwin(scenario)
+        twin.reset(np.random.default_rng(0))
+    build_s = time.perf_counter() - t0
+    console.print(twin_table(twin.summary(), build_s))
+    buildings = None
+    if twin.cfg.channel.source:
+        try:
+            from .twin.geometry import load_city
+
+            buildings = load_city(twin.cfg.channel.source, twin.cfg).buildings
+        except Exception as exc:  # the map is still useful without outlines
+            console.print(f"[yellow]building outlines unavailable: {exc}[/]")
+    serving, _ = twin.associate()
+    png = out / "twin_map.png"
+    with console.status("Rendering the map ..."):
+        render_map(twin, lines=serving, buildings=buildings, path=png,
+                   title=f"{twin.cfg.name}: cells, best-server regions, users")
+    console.print(f"map written to [bold]{png}[/]")
+    wanted = {x.name for x in TASKS} if tasks == "all" else set() if tasks == "none" else set(tasks.split(","))
+    for spec in TASKS:
+        if spec.name not in wanted or spec.demo is None:
+            continue
+        console.rule(f"[bold]{spec.name}")
+        t1 = time.perf_counter()
+        load_entry(spec.demo)(console, out / spec.name)
+        console.print(f"[dim]{spec.name} section: {time.perf_counter() - t1:.1f} s[/]")
+    console.print(f"[green]demo done in {time.perf_counter() - t0:.1f} s; outputs under {out}[/]")
+
+
+def evaluate(env_id: str, policy_entry: str, episodes: int, seed: int, kwargs: dict[str, Any]) -> dict[str, float]:
+    """Run ``episodes`` seeded episodes of a baseline on an env; mean return, cost and episode metrics."""
+    import gymnasium as gym
+    import numpy as np
+
+    env = gym.make(env_id, **kwargs)
+    policy = load_entry(policy_entry)(env)
+    rets, costs, steps, times = [], [], [], []
+    metrics: dict[str, list[float]] = {}
+    for ep in range(episodes):
+        obs, info = env.reset(seed=seed + ep)
+        done, ret, cost, n = False, 0.0, 0.0, 0
+        t0 = time.perf_counter()
+        while not done:
+            action, _ = policy.predict(obs, deterministic=True)
+            obs, r, term, trunc, info = env.step(action)
+            ret += float(r)
+            cost += float(np.sum(info.get("cost", 0.0)))
+            n += 1
+            done = term or trunc
+        times.append(time.perf_counter() - t0)
+        rets.append(ret)
+        costs.append(cost)
+        steps.append(n)
+        for k, v in (info.get("episode_metrics") or {}).items():
+            if isinstance(v, (int, float, np.floating, np.integer)):
+                metrics.setdefault(k, []).append(float(v))
+    env.close()
+    row = {"return": float(np.mean(rets)), "return_std": float(np.std(rets)), "cost": float(np.mean(costs)),
+           "steps": float(np.mean(steps)), "wall_s": float(np.mean(times))}
+    row.update({k: float(np.mean(v)) for k, v in metrics.items()})
+    return row
+
+
+@app.command()
+def compare(
+    episodes: int = typer.Option(3, min=1, help="Seeded episodes per (env, baseline)."),
+    seed: int = typer.Option(0, help="Seed of the first episode."),
+    scenario: str = typer.Option("toy", help="Scenario preset."),
+    config: str = typer.Option("{}", help="JSON config overrides passed to every env."),
+    tasks: str = typer.Option("all", help="Comma-separated task names, or 'all'."),
+    out: Path = typer.Option(Path("runs/compare"), help="Output directory for CSV and plots."),
+) -> None:
+    """Evaluate every registered baseline on every env; print a table, write CSV and a plot."""
+    try:
+        overrides = json.loads(config)
+    except json.JSONDecodeError as exc:
+        raise typer.BadParameter(f"--config is not valid JSON: {exc}") from None
+    out.mkdir(parents=True, exist_ok=True)
+    wanted = {x.name for x in TASKS} if tasks == "all" else set(tasks.split(","))
+    unknown = wanted - {x.name for x in TASKS}
+    if unknown:
+        raise typer.BadParameter(f"unknown task(s) {sorted(unknown)}; known: {[x.name for x in TASKS]}")
+    rows: list[dict[str, Any]] = []
+    for spec in TASKS:
+        if spec.name not in wanted:
+            continue
+        for name, entry in spec.baselines.items():
+            with console.status(f"{spec.env_id} / {name}: {episodes} episodes ..."):
+                res = evaluate(spec.env_id, entry, episodes, seed, {"scenario": scenario, "config": overrides})
+            rows.append({"task": spec.name, "baseline": name, **res})
+            console.print(f"{spec.name:>20} {name:>22}  return {res['return']:.4g}  cost {res['cost']:.4g}")
+    table = Table(title=f"Baselines on '{scenario}' ({episodes} episodes each)")
+    keys: list[str] = []
+    for r in rows:
+        keys += [k for k in r if k not in keys]
+    for k in keys:
+        table.add_column(k, justify="right" if k not in ("task", "baseline") else "left")
+    for r in rows:
+        table.add_row(*[f"{r[k]:.4g}" if isinstance(r.get(k), float) else str(r.get(k, "")) for k in keys])
+    console.print(table)
+    csv_path = out / "compare.csv"
+    with csv_path.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=keys)
+        w.writeheader()
+        w.writerows(rows)
+    if rows:
+        _plot_compare(rows, out / "compare.png")
+    console.print(f"wrote {csv_path}" + (f" and {out / 'compare.png'}" if rows else " (no baselines registered)"))
+
+
+def _plot_compare(rows: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tasks = sorted({r["task"] for r in rows})
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4.5 * len(tasks), 3.5), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        sub = [r for r in rows if r["task"] == task]
+        ax.bar([r["baseline"] for r in sub], [r["return"] for r in sub], yerr=[r["return_std"] for r in sub])
+        ax.set_title(task)
+        ax.set_ylabel("mean episode return")
+        ax.tick_params(axis="x", rotation=30)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main() -> None:
+    """Entry point of the ``mndt`` script."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

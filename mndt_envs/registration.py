@@ -1,0 +1,89 @@
+"""The registry of tasks: Gymnasium ids, PettingZoo factories, baselines and demo hooks.
+
+Each problem is one :class:`TaskSpec` in :data:`TASKS`. Importing :mod:`mndt_envs`
+registers every Gymnasium id (``mndt/<Task>-v<N>``) once; a second import is
+harmless. ``gym.make("mndt_envs:mndt/X-v0")`` also works, since Gymnasium imports
+the module before the lookup.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["TaskSpec", "TASKS", "register_envs", "parallel_env", "load_entry", "task"]
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One problem of the suite, in its single-agent and multi-agent forms.
+
+    Attributes:
+        name: short name (``"cell_sleep"``).
+        env_id: Gymnasium id (``"mndt/CellSleep-v0"``).
+        env_entry: ``"module:Class"`` of the gymnasium.Env adapter.
+        parallel_name: PettingZoo name (``"cell_sleep_v0"``).
+        parallel_entry: ``"module:Class"`` of the pettingzoo.ParallelEnv adapter.
+        baselines: baseline name → ``"module:Class"``; each class is built as
+            ``Class(env)`` for the single-agent env and has SB3's ``predict``.
+        demo: ``"module:function"`` called as ``fn(console, outdir)`` by ``mndt demo``.
+        max_episode_steps: passed to Gymnasium's registry (None: the env ends episodes itself).
+        test_kwargs: small, fast kwargs used by the registry-wide tests.
+    """
+
+    name: str
+    env_id: str
+    env_entry: str
+    parallel_name: str
+    parallel_entry: str
+    baselines: dict[str, str] = field(default_factory=dict)
+    demo: str | None = None
+    max_episode_steps: int | None = None
+    test_kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+# One entry per problem.
+TASKS: list[TaskSpec] = []
+
+_registered = False
+
+
+def load_entry(entry: str) -> Any:
+    """Import ``"package.module:attr"``."""
+    mod, _, attr = entry.partition(":")
+    return getattr(importlib.import_module(mod), attr)
+
+
+def task(name: str) -> TaskSpec:
+    """The :class:`TaskSpec` named ``name`` (its short name, env id or parallel name)."""
+    for t in TASKS:
+        if name in (t.name, t.env_id, t.parallel_name):
+            return t
+    allowed = ", ".join(sorted(t.name for t in TASKS)) or "(none registered)"
+    raise KeyError(f"unknown task {name!r}; known tasks: {allowed}")
+
+
+def register_envs() -> None:
+    """Register every task's Gymnasium id (idempotent)."""
+    global _registered
+    if _registered:
+        return
+    from gymnasium.envs.registration import register, registry
+
+    for t in TASKS:
+        if t.env_id not in registry:
+            register(id=t.env_id, entry_point=t.env_entry, max_episode_steps=t.max_episode_steps)
+    _registered = True
+
+
+def parallel_env(name: str, **kwargs: Any) -> Any:
+    """Build the PettingZoo ``ParallelEnv`` registered as ``name`` (e.g. ``"cell_sleep_v0"``)."""
+    spec = None
+    for t in TASKS:
+        if name == t.parallel_name:
+            spec = t
+    if spec is None:
+        allowed = ", ".join(sorted(t.parallel_name for t in TASKS)) or "(none registered)"
+        raise KeyError(f"unknown parallel env {name!r}; known: {allowed}")
+    return load_entry(spec.parallel_entry)(**kwargs)

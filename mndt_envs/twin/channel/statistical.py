@@ -1,0 +1,326 @@
+"""Statistical large-scale channel from 3GPP TR 38.901 (Table 7.4.1-1, 7.4.2-1, 7.4.3, 7.6.3.1).
+
+Path loss for UMa (macro sites) and UMi street canyon (small cells), LoS probability,
+log-normal shadow fading that is spatially correlated with the standard's
+decorrelation distances, spatially consistent LoS states, and O2I penetration for
+indoor users. All functions are vectorised over arrays of links.
+
+Units: distances [m], heights [m], carrier ``fc`` [GHz], losses [dB].
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.signal import lfilter
+from scipy.special import ndtr
+
+from ...config import ScenarioConfig
+from ..antenna import antenna_gain_db
+from ..sites import Cells
+
+__all__ = [
+    "pathloss_uma_los",
+    "pathloss_uma_nlos",
+    "pathloss_umi_los",
+    "pathloss_umi_nlos",
+    "los_probability_uma",
+    "los_probability_umi",
+    "o2i_loss",
+    "correlated_field",
+    "StatisticalChannel",
+    "SHADOW_STD_DB",
+    "SHADOW_CORR_M",
+]
+
+C_LIGHT = 299_792_458.0  # [m/s]
+# shadow-fading std [dB] and decorrelation distance [m] (Table 7.4.1-1, 7.5-6)
+SHADOW_STD_DB = {("uma", True): 4.0, ("uma", False): 6.0, ("umi", True): 4.0, ("umi", False): 7.82}
+SHADOW_CORR_M = {("uma", True): 37.0, ("uma", False): 50.0, ("umi", True): 10.0, ("umi", False): 13.0}
+LOS_CORR_M = {"uma": 50.0, "umi": 50.0}  # Table 7.6.3.1-2
+MIN_D2D_M = 10.0  # the formulas hold for d_2D >= 10 m
+
+
+def _d3d(d2d: np.ndarray, h_bs: np.ndarray | float, h_ut: np.ndarray | float) -> np.ndarray:
+    return np.sqrt(np.maximum(d2d, MIN_D2D_M) ** 2 + (np.asarray(h_bs) - np.asarray(h_ut)) ** 2)
+
+
+def pathloss_uma_los(d2d: np.ndarray, h_bs: np.ndarray | float, h_ut: np.ndarray | float, fc: float) -> np.ndarray:
+    """UMa LoS path loss [dB] (PL1 below the breakpoint, PL2 beyond; h_E = 1 m)."""
+    d2d = np.maximum(d2d, MIN_D2D_M)
+    d3 = _d3d(d2d, h_bs, h_ut)
+    d_bp = 4.0 * (np.asarray(h_bs) - 1.0) * (np.asarray(h_ut) - 1.0) * fc * 1e9 / C_LIGHT
+    pl1 = 28.0 + 22.0 * np.log10(d3) + 20.0 * math.log10(fc)
+    pl2 = 28.0 + 40.0 * np.log10(d3) + 20.0 * math.log10(fc) - 9.0 * np.log10(d_bp**2 + (np.asarray(h_bs) - h_ut) ** 2)
+    return np.where(d2d <= d_bp, pl1, pl2)
+
+
+def pathloss_uma_nlos(d2d: np.ndarray, h_bs: np.ndarray | float, h_ut: np.ndarray | float, fc: float) -> np.ndarray:
+    """UMa NLoS path loss [dB] = max(PL_LoS, PL'_NLoS)."""
+    d3 = _d3d(d2d, h_bs, h_ut)
+    pl_n = 13.54 + 39.08 * np.log10(d3) + 20.0 * math.log10(fc) - 0.6 * (np.asarray(h_ut) - 1.5)
+    return np.maximum(pathloss_uma_los(d2d, h_bs, h_ut, fc), pl_n)
+
+
+def pathloss_umi_los(d2d: np.ndarray, h_bs: np.ndarray | float, h_ut: np.ndarray | float, fc: float) -> np.ndarray:
+    """UMi street canyon LoS path loss [dB]."""
+    d2d = np.maximum(d2d, MIN_D2D_M)
+    d3 = _d3d(d2d, h_bs, h_ut)
+    d_bp = 4.0 * (np.asarray(h_bs) - 1.0) * (np.asarray(h_ut) - 1.0) * fc * 1e9 / C_LIGHT
+    pl1 = 32.4 + 21.0 * np.log10(d3) + 20.0 * math.log10(fc)
+    pl2 = 32.4 + 40.0 * np.log10(d3) + 20.0 * math.log10(fc) - 9.5 * np.log10(d_bp**2 + (np.asarray(h_bs) - h_ut) ** 2)
+    return np.where(d2d <= d_bp, pl1, pl2)
+
+
+def pathloss_umi_nlos(d2d: np.ndarray, h_bs: np.ndarray | float, h_ut: np.ndarray | float, fc: float) -> np.ndarray:
+    """UMi street canyon NLoS path loss [dB] = max(PL_LoS, PL'_NLoS)."""
+    d3 = _d3d(d2d, h_bs, h_ut)
+    pl_n = 35.3 * np.log10(d3) + 22.4 + 21.3 * math.log10(fc) - 0.3 * (np.asarray(h_ut) - 1.5)
+    return np.maximum(pathloss_umi_los(d2d, h_bs, h_ut, fc), pl_n)
+
+
+def los_probability_uma(d2d: np.ndarray, h_ut: float = 1.5) -> np.ndarray:
+    """UMa LoS probability (Table 7.4.2-1)."""
+    d = np.maximum(np.asarray(d2d), 1e-9)
+    h = float(h_ut)
+    p = 18.0 / d + np.exp(-d / 63.0) * (1.0 - 18.0 / d)
+    if h > 13.0:
+        c = ((h - 13.0) / 10.0) ** 1.5
+        p = p * (1.0 + c * 1.25 * (d / 100.0) ** 3 * np.exp(-d / 150.0))
+    return np.where(d <= 18.0, 1.0, np.minimum(p, 1.0))
+
+
+def los_probability_umi(d2d: np.ndarray) -> np.ndarray:
+    """UMi street canyon LoS probability (Table 7.4.2-1)."""
+    d = np.maximum(np.asarray(d2d), 1e-9)
+    p = 18.0 / d + np.exp(-d / 36.0) * (1.0 - 18.0 / d)
+    return np.where(d <= 18.0, 1.0, p)
+
+
+def o2i_loss(fc: float, model: str, d_in: np.ndarray, sigma_draw: np.ndarray) -> np.ndarray:
+    """O2I building penetration [dB] (§7.4.3.1, Table 7.4.3-2).
+
+    Args:
+        fc: carrier [GHz].
+        model: ``"low"`` (glass + concrete) or ``"high"`` (IRR glass + concrete).
+        d_in: indoor 2-D distance [m] (inner loss 0.5 dB/m).
+        sigma_draw: standard normal draws for the penetration-loss spread.
+    """
+    l_concrete = 5.0 + 4.0 * fc
+    if model == "low":
+        l_glass = 2.0 + 0.2 * fc
+        pl_tw = 5.0 - 10.0 * math.log10(0.3 * 10 ** (-l_glass / 10.0) + 0.7 * 10 ** (-l_concrete / 10.0))
+        sigma = 4.4
+    else:
+        l_irr = 23.0 + 0.3 * fc
+        pl_tw = 5.0 - 10.0 * math.log10(0.7 * 10 ** (-l_irr / 10.0) + 0.3 * 10 ** (-l_concrete / 10.0))
+        sigma = 6.5
+    return pl_tw + 0.5 * d_in + sigma * sigma_draw
+
+
+def correlated_field(rng: np.random.Generator, n: int, shape: tuple[int, int], step_m: float,
+                     corr_m: float) -> np.ndarray:
+    """``n`` unit-variance Gaussian fields with separable exponential correlation.
+
+    ``E[X(p) X(q)] = exp(−|Δx|/d) exp(−|Δy|/d)``, made by first-order autoregressive
+    filtering of white noise along each axis (the usual construction of
+    Claussen-style correlated shadowing maps).
+
+    Returns:
+        (n, ny, nx) float32.
+    """
+    a = math.exp(-step_m / corr_m)
+    w = rng.standard_normal((n, *shape)).astype(np.float64)
+    # stationary start: the first sample already has unit variance
+    b = [math.sqrt(1.0 - a * a)]
+    for axis in (1, 2):
+        first = np.take(w, [0], axis=axis)
+        zi_shape = list(w.shape)
+        zi_shape[axis] = 1
+        zi = ((1.0 - b[0]) * first).reshape(zi_shape)  # makes y[0] = w[0]
+        w = lfilter(b, [1.0, -a], w, axis=axis, zi=zi)[0]
+    return w.astype(np.float32)
+
+
+@dataclass
+class _Grid:
+    x0: float
+    y0: float
+    step: float
+    nx: int
+    ny: int
+
+    def index(self, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        ix = np.clip(((xy[:, 0] - self.x0) / self.step + 0.5).astype(np.int64), 0, self.nx - 1)
+        iy = np.clip(((xy[:, 1] - self.y0) / self.step + 0.5).astype(np.int64), 0, self.ny - 1)
+        return iy, ix
+
+
+class StatisticalChannel:
+    """TR 38.901 large-scale channel for every (cell, user) link.
+
+    Macro cells use UMa (or UMi if ``channel.scenario="umi"``), small cells UMi
+    street canyon. The environment is frozen per scenario (``cfg.seed``): shadowing,
+    LoS-state and O2I fields are drawn once over a grid covering the area and
+    looked up at the users' positions, so a user who comes back to a place sees the
+    same large-scale gain.
+    """
+
+    def __init__(self, cfg: ScenarioConfig, cells: Cells, rng: np.random.Generator) -> None:
+        self.cfg = cfg
+        self.cells = cells
+        ch = cfg.channel
+        macro = cells.kind == 0
+        if ch.scenario == "uma":
+            uma = np.ones(cells.n, dtype=bool)
+        elif ch.scenario == "umi":
+            uma = np.zeros(cells.n, dtype=bool)
+        else:
+            uma = macro & (cells.height > 15.0)
+        self.uma = uma  # (n_cells,) bool
+        step = ch.shadow_grid_m
+        margin = step
+        nx = int(math.ceil((cfg.width_m + 2 * margin) / step)) + 1
+        ny = int(math.ceil((cfg.height_m + 2 * margin) / step)) + 1
+        self.grid = _Grid(-margin, -margin, step, nx, ny)
+        n = cells.n
+        shape = (ny, nx)
+        self._sf_los = np.empty((n, ny, nx), dtype=np.float32)
+        self._sf_nlos = np.empty((n, ny, nx), dtype=np.float32)
+        self._los_u = np.empty((n, ny, nx), dtype=np.float32)
+        for is_uma, key in ((True, "uma"), (False, "umi")):
+            idx = np.flatnonzero(uma == is_uma)
+            if len(idx) == 0:
+                continue
+            if ch.shadowing:
+                self._sf_los[idx] = SHADOW_STD_DB[(key, True)] * correlated_field(
+                    rng, len(idx), shape, step, SHADOW_CORR_M[(key, True)])
+                self._sf_nlos[idx] = SHADOW_STD_DB[(key, False)] * correlated_field(
+                    rng, len(idx), shape, step, SHADOW_CORR_M[(key, False)])
+            else:
+                self._sf_los[idx] = 0.0
+                self._sf_nlos[idx] = 0.0
+            self._los_u[idx] = ndtr(correlated_field(rng, len(idx), shape, step, LOS_CORR_M[key])).astype(np.float32)
+        # O2I: one indoor distance and penetration draw per place (shared by all cells)
+        self._o2i = o2i_loss(
+            cfg.radio.carrier_ghz, ch.o2i,
+            np.minimum(rng.uniform(0, 25, shape), rng.uniform(0, 25, shape)),
+            correlated_field(rng, 1, shape, step, 10.0)[0],
+        ).astype(np.float32)
+        self._cell_xyz = np.stack([cells.x, cells.y, cells.height], axis=1)
+        self._maps: np.ndarray | None = None  # built lazily by gain_db
+
+    def pathloss_db(self, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Distance-dependent path loss and LoS state, without shadowing or antenna.
+
+        Same formulas as :func:`pathloss_uma_los` and friends, fused per scenario group
+        in float32 so that ``log10(d_3D)`` is computed once per link.
+
+        Returns:
+            (pathloss (n_cells, n_users) float32 [dB], los (n_cells, n_users) bool).
+        """
+        cfg = self.cfg
+        fc = cfg.radio.carrier_ghz
+        h_ut = cfg.radio.ue_height_m
+        xy32 = xy.astype(np.float32)
+        dx = xy32[None, :, 0] - self.cells.x.astype(np.float32)[:, None]
+        dy = xy32[None, :, 1] - self.cells.y.astype(np.float32)[:, None]
+        d2d = np.maximum(np.sqrt(dx * dx + dy * dy), np.float32(MIN_D2D_M))
+        mode = cfg.channel.los
+        if mode == "random":
+            iy, ix = self.grid.index(xy)
+            u = self._los_u[:, iy, ix]
+        pl = np.empty(d2d.shape, dtype=np.float32)
+        los = np.empty(d2d.shape, dtype=bool)
+        log_fc = math.log10(fc)
+        for is_uma in (True, False):
+            rows = np.flatnonzero(self.uma == is_uma)
+            if len(rows) == 0:
+                continue
+            d = d2d[rows]
+            dh = (self.cells.height[rows] - h_ut).astype(np.float32)[:, None]
+            log_d3 = np.log10(np.sqrt(d * d + dh * dh))
+            d_bp = (4.0 * (self.cells.height[rows] - 1.0) * (h_ut - 1.0) * fc * 1e9 / C_LIGHT)[:, None]
+            bp_term = np.log10(d_bp**2 + dh.astype(np.float64) ** 2).astype(np.float32)
+            if is_uma:
+                pl1 = 28.0 + 22.0 * log_d3 + 20.0 * log_fc
+                pl2 = 28.0 + 40.0 * log_d3 + 20.0 * log_fc - 9.0 * bp_term
+                pl_n = 13.54 + 39.08 * log_d3 + 20.0 * log_fc - 0.6 * (h_ut - 1.5)
+            else:
+                pl1 = 32.4 + 21.0 * log_d3 + 20.0 * log_fc
+                pl2 = 32.4 + 40.0 * log_d3 + 20.0 * log_fc - 9.5 * bp_term
+                pl_n = 35.3 * log_d3 + 22.4 + 21.3 * log_fc - 0.3 * (h_ut - 1.5)
+            pl_los = np.where(d <= d_bp, pl1, pl2)
+            if mode == "los":
+                lo = np.ones(d.shape, dtype=bool)
+            elif mode == "nlos":
+                lo = np.zeros(d.shape, dtype=bool)
+            else:
+                p = los_probability_uma(d, h_ut) if is_uma else los_probability_umi(d)
+                lo = u[rows] < p
+            pl[rows] = np.where(lo, pl_los, np.maximum(pl_los, pl_n))
+            los[rows] = lo
+        return pl, los
+
+    def link_gain_db(self, xy: np.ndarray, indoor: np.ndarray) -> np.ndarray:
+        """Exact large-scale gain [dB] at ``xy``: antenna − path loss − shadowing − O2I.
+
+        Returns:
+            (n_cells, n_users) float32.
+        """
+        g = self._outdoor_gain_db(xy)
+        iy, ix = self.grid.index(xy)
+        return self._apply_o2i(g, self._o2i[iy, ix], indoor)
+
+    def _outdoor_gain_db(self, xy: np.ndarray) -> np.ndarray:
+        pl, los = self.pathloss_db(xy)
+        iy, ix = self.grid.index(xy)
+        sf = np.where(los, self._sf_los[:, iy, ix], self._sf_nlos[:, iy, ix])
+        user_xyz = np.column_stack([xy, np.full(len(xy), self.cfg.radio.ue_height_m)])
+        g = antenna_gain_db(self._cell_xyz, self.cells.azimuth_deg, self.cells.tilt_deg, user_xyz)
+        g -= pl
+        g -= sf
+        return g
+
+    def _apply_o2i(self, g: np.ndarray, o2i: np.ndarray, indoor: np.ndarray) -> np.ndarray:
+        # O2I: indoor users from outdoor cells, and outdoor users from indoor cells
+        cross = indoor[None, :] != self.cells.indoor[:, None]
+        g -= np.where(cross, o2i[None, :], np.float32(0.0))
+        return g
+
+    def _build_maps(self) -> None:
+        gx = self.grid.x0 + self.grid.step * np.arange(self.grid.nx)
+        gy = self.grid.y0 + self.grid.step * np.arange(self.grid.ny)
+        pts = np.stack(np.meshgrid(gx, gy), axis=-1).reshape(-1, 2)  # row-major (iy, ix)
+        maps = np.empty((len(pts), self.cells.n), dtype=np.float32)
+        chunk = max(1, 2_000_000 // self.cells.n)
+        for i in range(0, len(pts), chunk):
+            maps[i: i + chunk] = self._outdoor_gain_db(pts[i: i + chunk]).T
+        self._maps = maps  # (ny * nx, n_cells) [dB]: one contiguous row of cells per grid point
+
+    def gain_db(self, xy: np.ndarray, indoor: np.ndarray) -> np.ndarray:
+        """Large-scale gain [dB], (n_cells, n_users) float32, by bilinear lookup in per-cell radio maps.
+
+        The maps hold :meth:`link_gain_db` (outdoor) on the ``channel.shadow_grid_m``
+        grid, computed once; O2I is added per user. Use :meth:`link_gain_db` for the
+        exact per-link value.
+        """
+        if self._maps is None:
+            self._build_maps()
+        assert self._maps is not None
+        gr = self.grid
+        fx = np.clip((xy[:, 0] - gr.x0) / gr.step, 0.0, gr.nx - 1.000001)
+        fy = np.clip((xy[:, 1] - gr.y0) / gr.step, 0.0, gr.ny - 1.000001)
+        ix, iy = fx.astype(np.int64), fy.astype(np.int64)
+        wx, wy = (fx - ix).astype(np.float32), (fy - iy).astype(np.float32)
+        i00 = iy * gr.nx + ix
+        m = self._maps
+        g = m[i00] * ((1 - wx) * (1 - wy))[:, None]
+        g += m[i00 + 1] * (wx * (1 - wy))[:, None]
+        g += m[i00 + gr.nx] * ((1 - wx) * wy)[:, None]
+        g += m[i00 + gr.nx + 1] * (wx * wy)[:, None]
+        g = np.ascontiguousarray(g.T)
+        iyn, ixn = gr.index(xy)
+        return self._apply_o2i(g, self._o2i[iyn, ixn], indoor)
