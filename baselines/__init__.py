@@ -1,0 +1,1 @@
+"""Non-learning baselines with the stable-baselines3 ``predict`` interface."""

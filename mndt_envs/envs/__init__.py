@@ -1,0 +1,1 @@
+"""Gymnasium adapters of the task cores (registered as ``mndt/<Task>-v0``)."""

@@ -1,0 +1,1 @@
+"""Task cores: observation, action → twin configuration, reward, cost and masks, one per problem."""

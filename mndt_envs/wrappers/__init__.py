@@ -1,0 +1,1 @@
+"""Wrappers: Safety-Gymnasium cost tuple and flattening helpers."""
