@@ -1,9 +1,13 @@
 """Small-scale fading ``L_f(t)`` (SPEC §1): Rayleigh or Rician, Jakes-correlated in time.
 
-Each link carries a complex scattered component that evolves as a first-order
-Gauss–Markov process whose lag-``dt`` correlation is Jakes' ``J0(2π f_d dt)``.
-The fading is flat over the carrier (one value per link); its power gain has mean 1
-(0 dB on average), so the large-scale gain keeps its meaning.
+A bank of ``n_seq`` complex Gaussian sequences with Jakes' Doppler spectrum
+``S(f) ∝ 1/sqrt(1 − (f/f_d)²)`` for ``|f| < f_d`` is synthesised once by the spectral
+(IDFT) method, sampled every ``1/(oversample · f_d)`` seconds; its autocorrelation is
+Jakes' ``J0(2π f_d τ)``. Each (cell, user) link reads one sequence of the bank at its own
+random time offset, so a step costs one gather per link instead of drawing fresh random
+numbers for every link. The fading is flat over the carrier (one value per link) and
+its power gain has mean 1 (0 dB on average), so the large-scale gain keeps its meaning.
+Rician links add a LoS component of power ``K/(K+1)`` with a random fixed phase.
 """
 
 from __future__ import annotations
@@ -11,9 +15,33 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.special import j0
 
-__all__ = ["Fading"]
+__all__ = ["Fading", "jakes_bank"]
+
+
+def jakes_bank(rng: np.random.Generator, n_seq: int, length: int, oversample: float) -> np.ndarray:
+    """``n_seq`` unit-power complex sequences with a Jakes Doppler spectrum.
+
+    Args:
+        rng: randomness.
+        n_seq: number of independent sequences.
+        length: samples per sequence (the sequences are periodic with this length).
+        oversample: samples per ``1/f_d`` (the Doppler spectrum spans ``length/oversample`` bins each side).
+
+    Returns:
+        (n_seq, length) complex64.
+    """
+    f = np.fft.fftfreq(length) * oversample  # in units of f_d
+    inside = np.abs(f) < 1.0
+    s = np.zeros(length)
+    s[inside] = 1.0 / np.sqrt(1.0 - f[inside] ** 2)
+    # the band edges are integrable singularities: cap them at the next bin's value
+    edge = np.abs(f) == np.abs(f[inside]).max()
+    s[edge] = s[inside & ~edge].max() if (inside & ~edge).any() else 1.0
+    amp = np.sqrt(s / s.sum())
+    z = (rng.standard_normal((n_seq, length)) + 1j * rng.standard_normal((n_seq, length))) * math.sqrt(0.5)
+    h = np.fft.ifft(z * amp, axis=1) * length  # ifft divides by length; sum(amp**2) = 1
+    return h.astype(np.complex64)
 
 
 class Fading:
@@ -21,45 +49,69 @@ class Fading:
 
     Args:
         kind: ``"none"``, ``"rayleigh"`` or ``"rician"``.
-        doppler_hz: maximum Doppler frequency f_d [Hz].
+        doppler_hz: maximum Doppler frequency f_d [Hz] (0: static fading per link).
         rician_k_db: Rician K-factor [dB] (LoS / scattered power).
+        n_seq: sequences in the bank.
+        length: samples per sequence.
+        oversample: samples per ``1/f_d``.
     """
 
-    def __init__(self, kind: str, doppler_hz: float, rician_k_db: float = 9.0) -> None:
+    def __init__(self, kind: str, doppler_hz: float, rician_k_db: float = 9.0, *, n_seq: int = 64,
+                 length: int = 8192, oversample: float = 8.0) -> None:
         self.kind = kind
         self.doppler_hz = doppler_hz
         k = 10.0 ** (rician_k_db / 10.0) if kind == "rician" else 0.0
         self._los_amp = math.sqrt(k / (k + 1.0))
         self._nlos_amp = math.sqrt(1.0 / (k + 1.0))
-        self._h: np.ndarray | None = None  # (n_cells, n_users) complex64 scattered part
-        self._phase: np.ndarray | None = None  # (n_cells, n_users) LoS phase
+        self.n_seq, self.length, self.oversample = n_seq, length, oversample
+        self._bank: np.ndarray | None = None  # (n_seq, length) complex64
+        self._seq: np.ndarray | None = None  # (n_cells, n_users) int32 sequence of each link
+        self._off: np.ndarray | None = None  # (n_cells, n_users) int32 time offset of each link
+        self._los: np.ndarray | None = None  # (n_cells, n_users) complex64 LoS component
+        self._bank_db: np.ndarray | None = None  # (n_seq, length) float32 power of the bank [dB]
+        self.t = 0.0  # [s]
 
     def reset(self, rng: np.random.Generator, shape: tuple[int, int]) -> None:
-        """Draw the initial fading state for ``shape`` = (n_cells, n_users) links."""
+        """Draw the bank and each link's sequence, offset and LoS phase for ``shape`` = (n_cells, n_users)."""
+        self.t = 0.0
         if self.kind == "none":
             return
-        self._h = self._cn(rng, shape)
-        self._phase = rng.uniform(0.0, 2.0 * np.pi, shape).astype(np.float32)
-
-    @staticmethod
-    def _cn(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
-        z = rng.standard_normal((2, *shape), dtype=np.float32)
-        return ((z[0] + 1j * z[1]) * np.float32(math.sqrt(0.5))).astype(np.complex64)
+        self._bank = jakes_bank(rng, self.n_seq, self.length, self.oversample)
+        p = self._bank.real**2 + self._bank.imag**2
+        self._bank_db = (10.0 * np.log10(np.maximum(p, 1e-12))).astype(np.float32)
+        self._los = None
+        self._seq = rng.integers(0, self.n_seq, shape, dtype=np.int32)
+        self._off = rng.integers(0, self.length, shape, dtype=np.int32)
+        if self._los_amp > 0.0:
+            phase = rng.uniform(0.0, 2.0 * np.pi, shape)
+            self._los = (self._los_amp * np.exp(1j * phase)).astype(np.complex64)
 
     def advance(self, rng: np.random.Generator, dt: float) -> None:
-        """Evolve every link by ``dt`` seconds (correlation J0(2π f_d dt))."""
-        if self.kind == "none" or self._h is None:
-            return
-        rho = float(j0(2.0 * math.pi * self.doppler_hz * dt))
-        self._h *= np.complex64(rho)
-        self._h += np.complex64(math.sqrt(max(0.0, 1.0 - rho * rho))) * self._cn(rng, self._h.shape)
+        """Move every link ``dt`` seconds along its sequence."""
+        self.t += dt
+
+    def _index(self) -> int:
+        return int(round(self.t * self.doppler_hz * self.oversample))
+
+    def coefficients(self) -> np.ndarray:
+        """Complex channel coefficient per link now, (n_cells, n_users) complex64 (mean power 1)."""
+        if self._bank is None or self._seq is None or self._off is None:
+            raise RuntimeError("Fading.coefficients() before reset() (or with kind='none')")
+        idx = (self._off + self._index()) % self.length
+        h = self._bank[self._seq, idx]
+        if self._los is not None:
+            h = self._nlos_amp * h + self._los
+        return h
 
     def gain_db(self) -> np.ndarray | float:
         """Power gain [dB] per link, (n_cells, n_users) float32, or 0.0 without fading."""
-        if self.kind == "none" or self._h is None or self._phase is None:
+        if self.kind == "none" or self._bank is None:
             return 0.0
-        h = self._nlos_amp * self._h
-        if self._los_amp > 0.0:
-            h = h + self._los_amp * np.exp(1j * self._phase).astype(np.complex64)
+        if self._los is None:
+            # Rayleigh: gather the power of the bank directly
+            assert self._seq is not None and self._off is not None and self._bank_db is not None
+            idx = (self._off + self._index()) % self.length
+            return self._bank_db[self._seq, idx]
+        h = self.coefficients()
         p = h.real * h.real + h.imag * h.imag
         return (10.0 * np.log10(np.maximum(p, 1e-12))).astype(np.float32)
