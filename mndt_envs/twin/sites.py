@@ -112,15 +112,14 @@ def _sector_cells(site_xy: np.ndarray, sectors: int, height: float, power: float
     }
 
 
-def cells_from_csv(path: str | Path, center_m: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
+def read_sites_csv(path: str | Path, default_height_m: float = 25.0) -> np.ndarray:
     """Read site rows from a CSV with ``lat``/``latitude``, ``lon``/``lng``/``longitude`` columns.
 
-    Optional ``height`` [m] and ``azimuth`` [deg] columns (defaults 25 m and NaN = omni).
-    Positions are projected to the local frame by an equirectangular projection about
-    the sites' centroid, which is placed at ``center_m``.
+    Optional ``height`` [m above ground] and ``azimuth`` [deg] columns (defaults
+    ``default_height_m`` and NaN = not given).
 
     Returns:
-        (n_rows, 4) array of x [m], y [m], height [m], azimuth [deg].
+        (n_rows, 4) array of lat [deg], lon [deg], height [m], azimuth [deg].
     """
     p = Path(path)
     if not p.is_file():
@@ -140,16 +139,31 @@ def cells_from_csv(path: str | Path, center_m: tuple[float, float] = (0.0, 0.0))
         for i, row in enumerate(reader, start=2):
             try:
                 lat, lon = float(row[latk]), float(row[lonk])
-                h = float(row[hk]) if hk and row[hk] else 25.0
+                h = float(row[hk]) if hk and row[hk] else default_height_m
                 az = float(row[azk]) if azk and row[azk] else math.nan
             except (ValueError, TypeError) as exc:
                 raise ConfigError(f"{p}:{i}: not a number ({exc})") from None
             if not (-90 <= lat <= 90 and -180 <= lon <= 180):
                 raise ConfigError(f"{p}:{i}: lat={lat}, lon={lon} outside [-90, 90] x [-180, 180]")
+            if h <= 0:
+                raise ConfigError(f"{p}:{i}: height={h} m must be > 0")
             rows.append((lat, lon, h, az))
     if not rows:
         raise ConfigError(f"{p}: no site rows")
-    a = np.asarray(rows, dtype=np.float64)
+    return np.asarray(rows, dtype=np.float64)
+
+
+def cells_from_csv(path: str | Path, center_m: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
+    """Sites of a CSV (see :func:`read_sites_csv`) in a local frame without a city.
+
+    Positions are projected by an equirectangular projection about the sites'
+    centroid, which is placed at ``center_m``. On a city, use
+    :func:`mndt_envs.twin.geometry.sites_from_csv`, which uses the city's projection.
+
+    Returns:
+        (n_rows, 4) array of x [m], y [m], height [m], azimuth [deg].
+    """
+    a = read_sites_csv(path)
     lat0, lon0 = a[:, 0].mean(), a[:, 1].mean()
     r_earth = 6_371_000.0
     x = np.radians(a[:, 1] - lon0) * r_earth * math.cos(math.radians(lat0)) + center_m[0]
@@ -223,5 +237,14 @@ def make_cells(cfg: ScenarioConfig, rng: np.random.Generator) -> Cells:
         cells = build_cells(cfg, rng, macro_xy=xy)
         n_sec = cfg.sites.sectors
         cells.height[: len(xy) * n_sec] = np.repeat(roof_h, n_sec) + cfg.sites.macro_height_m
+        return cells
+    if cfg.sites.layout == "csv" and cfg.channel.source:
+        from .geometry import load_city, sites_from_csv
+
+        city = load_city(cfg.channel.source, cfg)
+        xy, height, _ = sites_from_csv(cfg.sites.csv_path, city, area=(cfg.width_m, cfg.height_m))
+        cells = build_cells(cfg, rng, macro_xy=xy)
+        n_sec = cfg.sites.sectors
+        cells.height[: len(xy) * n_sec] = np.repeat(height, n_sec)
         return cells
     return build_cells(cfg, rng)

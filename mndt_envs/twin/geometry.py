@@ -1,0 +1,732 @@
+"""City geometry from OpenStreetMap: building footprints with heights, and the road graph.
+
+The loader reads a local OSM XML file (``osmnx.features_from_xml`` for buildings,
+``osmnx.graph_from_xml`` for roads) and projects everything into the twin's local metric
+frame: x east, y north, metres, origin at the lower-left corner of the file's
+``<bounds>`` (or of its nodes when the file has none). The projection is a transverse
+Mercator centred on the area, so grid north is true north at the centre.
+
+Building heights: the ``height`` tag, else ``building:levels`` × 3 m, else
+``channel.default_building_height_m``.
+
+Real extracts are clipped: some ways reference nodes that the file does not contain
+(osmnx then fails with "Some edges missing nodes"). The loader truncates such ways to
+their longest run of present nodes (roads), drops those that cannot be repaired (closed
+building outlines, ways with fewer than two nodes left) and reports both counts in a
+warning and in :attr:`CityGeometry.n_ways_truncated` / :attr:`CityGeometry.n_ways_dropped`.
+
+Online use (not exercised by the tests): ``osmnx.features_from_place(name, tags={"building": True})``
+or ``osmnx.features_from_bbox(bbox, ...)`` fetch the same data from Overpass; save it with
+an OSM tool (e.g. ``osmium extract``) to OSM XML and pass the file to :func:`load_city`.
+
+Sources: a path to an ``.osm`` file (``.osm.bz2``/``.osm.gz`` also read),
+``"bundled:helsinki"`` (the clip of central Helsinki shipped in ``mndt_envs/data``), or
+``"sionna:<scene>"`` (a Sionna RT built-in scene; footprints are recovered from the
+roofs of its meshes and it has no road graph).
+
+Parsed cities are cached (see :mod:`mndt_envs.twin.cache`) keyed by the file's sha256,
+so a second load takes a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import hashlib
+import math
+import os
+import pickle
+import re
+import tempfile
+import warnings
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import networkx as nx
+    from shapely.geometry import Polygon
+
+    from ..config import ScenarioConfig
+
+__all__ = [
+    "BUNDLED",
+    "LEVEL_HEIGHT_M",
+    "CityGeometry",
+    "GeometryError",
+    "load_city",
+    "resolve_osm_source",
+    "rooftop_sites",
+    "sites_from_csv",
+]
+
+LEVEL_HEIGHT_M = 3.0  # [m] per building level
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+BUNDLED = {"helsinki": DATA_DIR / "helsinki.osm"}
+_LOADER_VERSION = "city-3"  # bump when the parsed output changes
+_MIN_BUILDING_AREA_M2 = 4.0  # [m^2] smaller footprints are noise
+
+
+class GeometryError(ValueError):
+    """The geometry source cannot be read; the message names the file and the problem."""
+
+
+@dataclass
+class CityGeometry:
+    """Buildings and roads of a city in the local metric frame (x east, y north, metres).
+
+    Attributes:
+        buildings: footprints (shapely Polygons, holes allowed) [m].
+        heights: (n_buildings,) height above ground [m].
+        tags: OSM tags per building (``building``, ``building:material``, ...).
+        roads: road graph (networkx MultiDiGraph), node attrs ``x``, ``y`` [m], edge attr ``length`` [m].
+        width_m: extent of the area along x [m].
+        height_m: extent of the area along y [m].
+        origin_lat: latitude of the local origin (0, 0) [deg] (NaN for Sionna scenes).
+        origin_lon: longitude of the local origin [deg] (NaN for Sionna scenes).
+        crs: PROJ string of the projected frame before the shift to the origin ("" for Sionna scenes).
+        source: what was loaded (``"bundled:helsinki"``, a path or ``"sionna:<name>"``).
+        scene_offset: scene coordinates of the local origin [m] (non-zero for Sionna scenes).
+        n_ways_dropped: ways referencing absent nodes that were removed.
+        n_ways_truncated: ways referencing absent nodes that were cut to their present nodes.
+        source_sha256: content hash of the source file ("" for Sionna scenes).
+    """
+
+    buildings: list[Polygon]
+    heights: np.ndarray  # (n_buildings,) [m]
+    tags: list[dict[str, str]]
+    roads: nx.MultiDiGraph
+    width_m: float  # [m]
+    height_m: float  # [m]
+    origin_lat: float  # [deg]
+    origin_lon: float  # [deg]
+    crs: str = ""
+    source: str = ""
+    scene_offset: tuple[float, float] = (0.0, 0.0)  # [m]
+    n_ways_dropped: int = 0
+    n_ways_truncated: int = 0
+    source_sha256: str = ""
+    _union: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def n_buildings(self) -> int:
+        """Number of building footprints."""
+        return len(self.buildings)
+
+    def footprint_union(self) -> Any:
+        """Union of all footprints (a shapely geometry, prepared for fast point tests)."""
+        if self._union is None:
+            import shapely
+
+            u = shapely.union_all(self.buildings) if self.buildings else shapely.Polygon()
+            shapely.prepare(u)
+            self._union = u
+        return self._union
+
+    def inside_building(self, xy: np.ndarray) -> np.ndarray:
+        """Whether each point lies inside a building footprint.
+
+        Args:
+            xy: (n, 2) positions [m].
+
+        Returns:
+            (n,) bool.
+        """
+        import shapely
+
+        xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+        if not self.buildings:
+            return np.zeros(len(xy), dtype=bool)
+        return np.asarray(shapely.contains_xy(self.footprint_union(), xy[:, 0], xy[:, 1]), dtype=bool)
+
+    def latlon_to_local(self, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+        """Project WGS84 coordinates into the local frame.
+
+        Returns:
+            (n, 2) [m].
+        """
+        if not self.crs:
+            raise GeometryError(f"{self.source}: this city has no geographic reference (Sionna scene)")
+        from pyproj import Transformer
+
+        tr = Transformer.from_crs("EPSG:4326", self.crs, always_xy=True)
+        x, y = tr.transform(np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64))
+        ox_, oy_ = tr.transform(self.origin_lon, self.origin_lat)
+        return np.stack([np.asarray(x) - ox_, np.asarray(y) - oy_], axis=-1)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_union"] = None
+        return state
+
+
+# --------------------------------------------------------------------------- sources
+
+
+def resolve_osm_source(source: str | os.PathLike[str]) -> Path:
+    """The file behind an OSM source string (``bundled:<name>`` or a path).
+
+    Raises:
+        GeometryError: unknown bundled name, missing file, a directory or a PBF file.
+    """
+    s = str(source)
+    if s.startswith("bundled:"):
+        name = s.split(":", 1)[1]
+        if name not in BUNDLED:
+            raise GeometryError(f"source = {s!r}: unknown bundled city; available: {', '.join(sorted(BUNDLED))}")
+        p = BUNDLED[name]
+        if not p.is_file():
+            raise GeometryError(f"source = {s!r}: the packaged file {p} is missing (broken installation)")
+        return p
+    p = Path(s).expanduser()
+    if not p.exists():
+        raise GeometryError(f"OSM file {str(p)!r} not found")
+    if p.is_dir():
+        raise GeometryError(f"OSM file {str(p)!r} is a directory, expected an OSM XML file")
+    if p.name.endswith(".pbf"):
+        raise GeometryError(
+            f"OSM file {str(p)!r} is PBF; convert it to OSM XML first (e.g. `osmium cat {p.name} -o city.osm`)"
+        )
+    return p
+
+
+def _read_bytes(p: Path) -> bytes:
+    raw = p.read_bytes()
+    if not raw.strip():
+        raise GeometryError(f"OSM file {str(p)!r} is empty")
+    try:
+        if p.name.endswith(".bz2"):
+            raw = bz2.decompress(raw)
+        elif p.name.endswith(".gz"):
+            raw = gzip.decompress(raw)
+    except (OSError, EOFError, ValueError) as exc:
+        raise GeometryError(
+            f"OSM file {str(p)!r}: cannot decompress ({exc}); the file is truncated or corrupt"
+        ) from None
+    if not raw.strip():
+        raise GeometryError(f"OSM file {str(p)!r} is empty")
+    return raw
+
+
+@dataclass
+class _Cleaned:
+    buildings_xml: bytes  # building ways/relations and their nodes
+    roads_xml: bytes  # highway ways and their nodes
+    bounds: tuple[float, float, float, float]  # minlat, minlon, maxlat, maxlon [deg]
+    n_nodes: int
+    n_ways: int
+    dropped: int
+    truncated: int
+
+
+def _parse_and_repair(raw: bytes, where: str) -> _Cleaned:
+    """Validate OSM XML and repair ways that reference absent nodes."""
+    try:
+        root = ET.fromstring(raw)
+    except ET.ParseError as exc:
+        msg = str(exc)
+        head = raw.lstrip()[:200]
+        if not head.startswith(b"<"):
+            raise GeometryError(f"OSM file {where!r} is not XML ({msg}); expected OSM XML (<osm> ... </osm>)") from None
+        if "no element found" in msg or "unclosed token" in msg:
+            raise GeometryError(
+                f"OSM file {where!r} is truncated ({msg}): the XML ends before </osm>; download or extract it again"
+            ) from None
+        raise GeometryError(f"OSM file {where!r} is malformed XML ({msg})") from None
+    if root.tag != "osm":
+        raise GeometryError(f"OSM file {where!r}: root element is <{root.tag}>, expected <osm> (not an OSM XML file)")
+    coords: dict[str, tuple[float, float]] = {}
+    for n in root.iter("node"):
+        try:
+            coords[n.attrib["id"]] = (float(n.attrib["lat"]), float(n.attrib["lon"]))
+        except (KeyError, ValueError):
+            raise GeometryError(f"OSM file {where!r}: node {n.attrib.get('id', '?')} has no valid lat/lon") from None
+    if not coords:
+        raise GeometryError(f"OSM file {where!r} contains no nodes")
+    dropped = truncated = 0
+    ways = root.findall("way")
+    kept_ways: set[str] = set()
+    for w in ways:
+        nds = w.findall("nd")
+        present = [nd.attrib.get("ref") in coords for nd in nds]
+        if all(present):
+            if len(nds) >= 2:
+                kept_ways.add(w.attrib.get("id", ""))
+            continue
+        is_area = len(nds) > 2 and nds[0].attrib.get("ref") == nds[-1].attrib.get("ref")
+        # longest contiguous run of present nodes
+        best, cur, best_end = 0, 0, -1
+        for i, ok in enumerate(present):
+            cur = cur + 1 if ok else 0
+            if cur > best:
+                best, best_end = cur, i
+        if is_area or best < 2:
+            root.remove(w)
+            dropped += 1
+            continue
+        keep = set(range(best_end - best + 1, best_end + 1))
+        for i, nd in enumerate(nds):
+            if i not in keep:
+                w.remove(nd)
+        truncated += 1
+        kept_ways.add(w.attrib.get("id", ""))
+    # relations: remove members that are no longer in the file
+    for r in root.findall("relation"):
+        for m in r.findall("member"):
+            t, ref = m.attrib.get("type"), m.attrib.get("ref")
+            if (t == "way" and ref not in kept_ways) or (t == "node" and ref not in coords):
+                r.remove(m)
+    b = root.find("bounds")
+    if b is not None:
+        try:
+            bounds = (float(b.attrib["minlat"]), float(b.attrib["minlon"]), float(b.attrib["maxlat"]),
+                      float(b.attrib["maxlon"]))
+        except (KeyError, ValueError):
+            raise GeometryError(f"OSM file {where!r}: <bounds> lacks valid minlat/minlon/maxlat/maxlon") from None
+    else:
+        arr = np.asarray(list(coords.values()))
+        bounds = (float(arr[:, 0].min()), float(arr[:, 1].min()), float(arr[:, 0].max()), float(arr[:, 1].max()))
+    if not (bounds[2] > bounds[0] and bounds[3] > bounds[1]):
+        raise GeometryError(f"OSM file {where!r}: the area {bounds} has zero extent")
+    return _Cleaned(_subset(root, "building"), _subset(root, "highway"), bounds, len(coords), len(ways), dropped,
+                    truncated)
+
+
+def _subset(root: ET.Element, key: str) -> bytes:
+    """OSM XML with only the ways (and multipolygon relations) tagged ``key`` and the nodes they use."""
+    ways: dict[str, ET.Element] = {}
+    rels: list[ET.Element] = []
+    for r in root.iter("relation"):
+        if any(t.attrib.get("k") == key for t in r.iter("tag")):
+            rels.append(r)
+    member_ways = {m.attrib.get("ref") for r in rels for m in r.iter("member") if m.attrib.get("type") == "way"}
+    for w in root.iter("way"):
+        wid = w.attrib.get("id", "")
+        if wid in member_ways or any(t.attrib.get("k") == key for t in w.iter("tag")):
+            ways[wid] = w
+    refs = {nd.attrib.get("ref") for w in ways.values() for nd in w.iter("nd")}
+    out = ET.Element("osm", version="0.6", generator="mndt-envs")
+    out.extend(n for n in root.iter("node") if n.attrib.get("id") in refs)
+    out.extend(ways.values())
+    out.extend(rels)
+    return ET.tostring(out, encoding="utf-8", xml_declaration=True)
+
+
+_NUM = re.compile(r"[-+]?\d+(?:[.,]\d+)?")
+
+
+def _parse_height(tags: dict[str, Any], default_m: float) -> float:
+    """Building height [m] from OSM tags (``height``, else levels × 3 m, else default)."""
+    h = tags.get("height")
+    if isinstance(h, str) and h.strip():
+        m = _NUM.search(h)
+        if m:
+            v = float(m.group(0).replace(",", "."))
+            if "ft" in h or "'" in h:
+                v *= 0.3048
+            if 0.5 <= v <= 1000.0:
+                return v
+    lv = tags.get("building:levels")
+    if isinstance(lv, str) and lv.strip():
+        m = _NUM.search(lv)
+        if m:
+            v = float(m.group(0).replace(",", "."))
+            if 0.0 < v <= 300.0:
+                return LEVEL_HEIGHT_M * v
+    return float(default_m)
+
+
+def _local_crs(bounds: tuple[float, float, float, float]) -> tuple[str, float, float, float, float]:
+    """Transverse Mercator centred on the bounds; returns (crs, x0, y0, width, height) of the bounds [m]."""
+    from pyproj import Transformer
+
+    minlat, minlon, maxlat, maxlon = bounds
+    lat_c, lon_c = (minlat + maxlat) / 2.0, (minlon + maxlon) / 2.0
+    crs = f"+proj=tmerc +lat_0={lat_c:.9f} +lon_0={lon_c:.9f} +k=1 +x_0=0 +y_0=0 +ellps=WGS84 +units=m +no_defs"
+    tr = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+    xs, ys = tr.transform([minlon, maxlon, minlon, maxlon, lon_c, lon_c],
+                          [minlat, minlat, maxlat, maxlat, minlat, maxlat])
+    x0, y0 = min(xs), min(ys)
+    return crs, float(x0), float(y0), float(max(xs) - x0), float(max(ys) - y0)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_city(
+    source: str | os.PathLike[str],
+    cfg: ScenarioConfig | None = None,
+    *,
+    default_height_m: float | None = None,
+    use_cache: bool = True,
+) -> CityGeometry:
+    """Load a city's buildings and roads into the local metric frame.
+
+    Args:
+        source: ``"bundled:helsinki"``, a path to an OSM XML file, or ``"sionna:<scene>"``.
+        cfg: scenario; ``cfg.channel.default_building_height_m`` is the height of buildings
+            without ``height``/``building:levels`` tags.
+        default_height_m: overrides the configuration's default height [m].
+        use_cache: reuse (and store) the parsed city in the artifact cache.
+
+    Returns:
+        The city. An area without buildings gives an empty building list (ground only).
+
+    Raises:
+        GeometryError: the file is missing, empty, not OSM XML or truncated.
+    """
+    if default_height_m is None:
+        default_height_m = cfg.channel.default_building_height_m if cfg is not None else 12.0
+    s = str(source)
+    if not s:
+        raise GeometryError("source = '': name an OSM file, 'bundled:helsinki' or 'sionna:<scene>'")
+    if s.startswith("sionna:"):
+        return _cached(lambda: _load_sionna_city(s), {"sionna": s, "version": _pkg_version("sionna-rt")}, s,
+                       use_cache)
+    path = resolve_osm_source(s)
+    raw = _read_bytes(path)
+    sha = hashlib.sha256(raw).hexdigest()
+    cache = key = None
+    if use_cache:
+        from .cache import ArtifactCache, cache_key
+
+        cache = ArtifactCache()
+        key = cache_key("city", {"sha256": sha, "default_height_m": float(default_height_m)}, _LOADER_VERSION)
+        hit = cache.get("city", key)
+        if hit is not None:
+            try:
+                with (hit / "city.pkl").open("rb") as fh:
+                    city = pickle.load(fh)
+                if isinstance(city, CityGeometry):
+                    city.source = s
+                    _warn_repairs(city, s)
+                    return city
+            except Exception as exc:  # noqa: BLE001 - unreadable entry: rebuild
+                warnings.warn(f"cached city for {s} is unreadable ({exc}); parsing the file again", stacklevel=2)
+    city = _load_osm(raw, s, sha, float(default_height_m))
+    if cache is not None and key is not None:
+        try:
+            cache.put("city", key, {"city.pkl": pickle.dumps(city, protocol=pickle.HIGHEST_PROTOCOL)},
+                      meta={"source": s, "sha256": sha})
+        except OSError as exc:  # read-only cache: still usable
+            warnings.warn(f"could not cache the parsed city ({exc})", stacklevel=2)
+    _warn_repairs(city, s)
+    return city
+
+
+def _pkg_version(name: str) -> str:
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "none"
+
+
+def _cached(make: Any, payload: dict[str, Any], where: str, use_cache: bool) -> CityGeometry:
+    """``make()`` through the artifact cache (pickled CityGeometry, sha256-verified)."""
+    if not use_cache:
+        return make()
+    from .cache import ArtifactCache, cache_key
+
+    cache = ArtifactCache()
+    key = cache_key("city", payload, _LOADER_VERSION)
+    hit = cache.get("city", key)
+    if hit is not None:
+        try:
+            with (hit / "city.pkl").open("rb") as fh:
+                city = pickle.load(fh)  # noqa: S301 (our own verified cache entry)
+            if isinstance(city, CityGeometry):
+                return city
+        except Exception as exc:  # noqa: BLE001 - unreadable entry: rebuild
+            warnings.warn(f"cached city for {where} is unreadable ({exc}); loading it again", stacklevel=3)
+    city = make()
+    try:
+        cache.put("city", key, {"city.pkl": pickle.dumps(city, protocol=pickle.HIGHEST_PROTOCOL)}, meta=payload)
+    except OSError as exc:
+        warnings.warn(f"could not cache the parsed city ({exc})", stacklevel=3)
+    return city
+
+
+def _warn_repairs(city: CityGeometry, where: str) -> None:
+    if city.n_ways_dropped or city.n_ways_truncated:
+        warnings.warn(
+            f"{where}: {city.n_ways_dropped + city.n_ways_truncated} ways reference nodes outside the extract; "
+            f"{city.n_ways_truncated} truncated to their present nodes, {city.n_ways_dropped} dropped",
+            stacklevel=3,
+        )
+
+
+def _load_osm(raw: bytes, where: str, sha: str, default_height_m: float) -> CityGeometry:
+    import osmnx as ox
+
+    cleaned = _parse_and_repair(raw, where)
+    crs, x0, y0, width, height = _local_crs(cleaned.bounds)
+    with tempfile.TemporaryDirectory(prefix="mndt-city-") as tmp:
+        fb, fr = Path(tmp) / "buildings.osm", Path(tmp) / "roads.osm"
+        fb.write_bytes(cleaned.buildings_xml)
+        fr.write_bytes(cleaned.roads_xml)
+        buildings, heights, tags = _buildings(ox, str(fb), crs, x0, y0, default_height_m)
+        roads = _roads(ox, str(fr), crs, x0, y0, width, height)
+    from pyproj import Transformer
+
+    lon0, lat0 = Transformer.from_crs(crs, "EPSG:4326", always_xy=True).transform(x0, y0)
+    return CityGeometry(
+        buildings=buildings, heights=heights, tags=tags, roads=roads, width_m=width, height_m=height,
+        origin_lat=float(lat0), origin_lon=float(lon0), crs=crs, source=where,
+        n_ways_dropped=cleaned.dropped, n_ways_truncated=cleaned.truncated, source_sha256=sha,
+    )
+
+
+def _buildings(ox: Any, path: str, crs: str, x0: float, y0: float,
+               default_height_m: float) -> tuple[list[Polygon], np.ndarray, list[dict[str, str]]]:
+    import shapely
+    from shapely.geometry import MultiPolygon, Polygon
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            gdf = ox.features_from_xml(path, tags={"building": True})
+    except Exception as exc:
+        if "InsufficientResponse" in type(exc).__name__:
+            return [], np.zeros(0), []
+        raise GeometryError(f"osmnx could not read the buildings: {exc}") from exc
+    if len(gdf) == 0 or "building" not in gdf.columns:
+        return [], np.zeros(0), []
+    gdf = gdf[gdf["building"].astype(str) != "no"]
+    gdf = gdf[gdf.geometry.geom_type.isin(["Polygon", "MultiPolygon"])]
+    if len(gdf) == 0:
+        return [], np.zeros(0), []
+    gdf = gdf.to_crs(crs)
+    keep_cols = [c for c in gdf.columns if c != "geometry" and (c.startswith("building") or c in (
+        "height", "min_height", "roof:shape", "name", "amenity"))]
+    polys: list[Polygon] = []
+    hs: list[float] = []
+    tags: list[dict[str, str]] = []
+    for geom, row in zip(gdf.geometry.values, gdf[keep_cols].to_dict("records"), strict=True):
+        t = {k: str(v) for k, v in row.items() if isinstance(v, str) or (v is not None and not _isnan(v))}
+        h = _parse_height(t, default_height_m)
+        geom = shapely.affinity.translate(geom, -x0, -y0)
+        if not geom.is_valid:
+            geom = shapely.make_valid(geom)
+        parts = list(geom.geoms) if isinstance(geom, (MultiPolygon, shapely.GeometryCollection)) else [geom]
+        for g in parts:
+            if isinstance(g, Polygon) and g.area >= _MIN_BUILDING_AREA_M2:
+                polys.append(shapely.geometry.polygon.orient(g, 1.0))
+                hs.append(h)
+                tags.append(t)
+    return polys, np.asarray(hs, dtype=np.float64), tags
+
+
+def _isnan(v: Any) -> bool:
+    try:
+        return bool(math.isnan(v))
+    except TypeError:
+        return False
+
+
+def _roads(ox: Any, path: str, crs: str, x0: float, y0: float, width: float, height: float) -> nx.MultiDiGraph:
+    """Road graph in the local frame, restricted to the area, largest strongly connected component."""
+    import networkx as nx
+    from pyproj import Transformer
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            g = ox.graph_from_xml(path, retain_all=True, simplify=False)
+    except Exception as exc:  # noqa: BLE001 - osmnx raises InsufficientResponseError when nothing matches
+        if "InsufficientResponse" in type(exc).__name__:
+            return nx.MultiDiGraph()
+        raise GeometryError(f"osmnx could not read the road graph: {exc}") from exc
+    if len(g) == 0:
+        return nx.MultiDiGraph()
+    ids = list(g.nodes)
+    lon = np.fromiter((g.nodes[n]["x"] for n in ids), dtype=np.float64, count=len(ids))
+    lat = np.fromiter((g.nodes[n]["y"] for n in ids), dtype=np.float64, count=len(ids))
+    xs, ys = Transformer.from_crs("EPSG:4326", crs, always_xy=True).transform(lon, lat)
+    for n, x, y in zip(ids, np.asarray(xs) - x0, np.asarray(ys) - y0, strict=True):
+        d = g.nodes[n]
+        d["x"], d["y"] = float(x), float(y)  # [m] local frame
+    for n, lo, la in zip(ids, lon, lat, strict=True):
+        g.nodes[n]["lon"], g.nodes[n]["lat"] = float(lo), float(la)  # [deg]
+    inside = [n for n, d in g.nodes(data=True) if 0.0 <= d["x"] <= width and 0.0 <= d["y"] <= height]
+    sub = g.subgraph(inside)
+    if len(sub) == 0:
+        return nx.MultiDiGraph()
+    comp = max(nx.strongly_connected_components(sub), key=len)
+    out = nx.MultiDiGraph(g.subgraph(comp))
+    out.graph = {"crs": crs, "local_origin_m": (x0, y0), "simplified": False}
+    return out
+
+
+# --------------------------------------------------------------------------- Sionna scenes
+
+
+def _load_sionna_city(source: str) -> CityGeometry:
+    """Footprints of a Sionna RT built-in scene, recovered from its roofs (upward faces above 1 m)."""
+    import networkx as nx
+    import shapely
+
+    from . import scene as scene_mod
+
+    xml_path = scene_mod.sionna_scene_path(source)
+    verts_faces = scene_mod.read_scene_meshes(xml_path)
+    all_v = np.concatenate([v for v, _ in verts_faces.values()]) if verts_faces else np.zeros((0, 3))
+    if len(all_v) == 0:
+        raise GeometryError(f"source = {source!r}: the scene has no meshes")
+    mn = all_v.min(axis=0)
+    mx = all_v.max(axis=0)
+    tris_2d: list[np.ndarray] = []
+    tri_z: list[np.ndarray] = []
+    for v, f in verts_faces.values():
+        if len(f) == 0:
+            continue
+        t = v[f]  # (n, 3, 3)
+        nrm = np.cross(t[:, 1] - t[:, 0], t[:, 2] - t[:, 0])
+        ln = np.linalg.norm(nrm, axis=1)
+        ok = ln > 1e-9
+        up = ok & (np.abs(nrm[:, 2]) > 0.7 * np.where(ok, ln, 1.0)) & (t[:, :, 2].min(axis=1) > 1.0)
+        tris_2d.append(t[up][:, :, :2])
+        tri_z.append(t[up][:, :, 2].mean(axis=1))
+    tri = np.concatenate(tris_2d) if tris_2d else np.zeros((0, 3, 2))
+    zs = np.concatenate(tri_z) if tri_z else np.zeros(0)
+    polys: list[Polygon] = []
+    heights: list[float] = []
+    if len(tri):
+        tri_polys = shapely.polygons(np.concatenate([tri, tri[:, :1]], axis=1))
+        merged = shapely.union_all(shapely.buffer(tri_polys, 0.05, join_style="mitre"))
+        parts = list(merged.geoms) if hasattr(merged, "geoms") else [merged]
+        tree = shapely.STRtree(tri_polys)
+        for p in parts:
+            if p.area < _MIN_BUILDING_AREA_M2 or p.geom_type != "Polygon":
+                continue
+            idx = tree.query(p, predicate="contains")
+            h = float(zs[idx].max()) if len(idx) else float(mx[2])
+            polys.append(shapely.affinity.translate(shapely.geometry.polygon.orient(p, 1.0), -mn[0], -mn[1]))
+            heights.append(h)
+    return CityGeometry(
+        buildings=polys, heights=np.asarray(heights), tags=[{"building": "yes"} for _ in polys],
+        roads=nx.MultiDiGraph(), width_m=float(mx[0] - mn[0]), height_m=float(mx[1] - mn[1]),
+        origin_lat=math.nan, origin_lon=math.nan, crs="", source=source,
+        scene_offset=(float(mn[0]), float(mn[1])),
+    )
+
+
+# --------------------------------------------------------------------------- sites
+
+
+def rooftop_sites(
+    city: CityGeometry,
+    n_sites: int,
+    rng: np.random.Generator,
+    *,
+    area: tuple[float, float] | None = None,
+    min_roof_area_m2: float = 150.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Macro sites on rooftops, spread to cover the area.
+
+    Target points are the centres of ``n_sites`` k-means clusters of a uniform grid over
+    the area (initialised from ``rng``); each target takes the best free roof near it,
+    scoring distance minus 2 m per metre of building height (taller roofs see farther).
+    Sites are placed at a point inside the roof. Without buildings (ground only) the
+    targets themselves are returned with roof height 0, with a warning.
+
+    Args:
+        city: the city.
+        n_sites: number of sites (>= 1).
+        rng: randomness for the k-means initialisation.
+        area: (width, height) [m] of the area to cover (default: the city's extent).
+        min_roof_area_m2: smallest roof that can carry a site [m^2].
+
+    Returns:
+        ``(xy (n_sites, 2) [m], roof_height (n_sites,) [m])``.
+    """
+    if n_sites < 1:
+        raise GeometryError(f"n_sites = {n_sites}: rooftop placement needs at least one site")
+    w, h = area if area is not None else (city.width_m, city.height_m)
+    # uniform grid over the area
+    step = max(w, h) / 60.0
+    gx, gy = np.meshgrid(np.arange(step / 2, w, step), np.arange(step / 2, h, step))
+    pts = np.stack([gx.ravel(), gy.ravel()], axis=1)
+    centres = pts[rng.choice(len(pts), size=min(n_sites, len(pts)), replace=False)]
+    for _ in range(30):  # Lloyd iterations
+        d = ((pts[:, None, :] - centres[None, :, :]) ** 2).sum(-1)
+        lab = d.argmin(1)
+        new = np.array([pts[lab == k].mean(0) if np.any(lab == k) else centres[k] for k in range(len(centres))])
+        if np.allclose(new, centres, atol=1e-3):
+            break
+        centres = new
+    cand_xy: list[tuple[float, float]] = []
+    cand_h: list[float] = []
+    for poly, hb in zip(city.buildings, city.heights, strict=True):
+        if poly.area < min_roof_area_m2:
+            continue
+        p = poly.representative_point() if not poly.contains(poly.centroid) else poly.centroid
+        if 0.0 <= p.x <= w and 0.0 <= p.y <= h:
+            cand_xy.append((p.x, p.y))
+            cand_h.append(float(hb))
+    if not cand_xy:
+        warnings.warn(
+            f"{city.source}: no roof of >= {min_roof_area_m2:.0f} m^2 inside the area; "
+            f"{n_sites} sites placed on the ground at coverage points",
+            stacklevel=2,
+        )
+        return centres.astype(np.float64), np.zeros(len(centres))
+    cxy = np.asarray(cand_xy)
+    ch = np.asarray(cand_h)
+    free = np.ones(len(cxy), dtype=bool)
+    out_xy = np.zeros((len(centres), 2))
+    out_h = np.zeros(len(centres))
+    for k, c in enumerate(centres):
+        if not free.any():
+            free[:] = True
+        dist = np.hypot(cxy[:, 0] - c[0], cxy[:, 1] - c[1])
+        score = np.where(free, dist - 2.0 * ch, np.inf)
+        j = int(np.argmin(score))
+        free[j] = False
+        out_xy[k] = cxy[j]
+        out_h[k] = ch[j]
+    return out_xy, out_h
+
+
+def sites_from_csv(
+    path: str | os.PathLike[str],
+    city: CityGeometry,
+    *,
+    area: tuple[float, float] | None = None,
+    default_height_m: float = 25.0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Real sites from a CSV, georeferenced into the city's local frame.
+
+    Columns (case-insensitive): ``lat``/``latitude``, ``lon``/``lng``/``longitude``, optional
+    ``height`` [m above ground] and ``azimuth`` [deg]. Sites outside the area are dropped
+    with a warning; all outside is an error.
+
+    Args:
+        path: the CSV file.
+        city: the city (its projection and origin).
+        area: (width, height) [m] (default: the city's extent).
+        default_height_m: antenna height when the CSV has none [m].
+
+    Returns:
+        ``(xy (n, 2) [m], height (n,) [m], azimuth (n,) [deg], NaN = not given)``.
+    """
+    from .sites import read_sites_csv
+
+    p = Path(path)
+    a = read_sites_csv(p, default_height_m)
+    xy = city.latlon_to_local(a[:, 0], a[:, 1])
+    w, h_ = area if area is not None else (city.width_m, city.height_m)
+    inside = (xy[:, 0] >= 0) & (xy[:, 0] <= w) & (xy[:, 1] >= 0) & (xy[:, 1] <= h_)
+    if not inside.any():
+        raise GeometryError(
+            f"{p}: all {len(a)} sites lie outside the {w:.0f} x {h_:.0f} m area of {city.source} "
+            f"(lat {city.origin_lat:.5f}.., lon {city.origin_lon:.5f}..)"
+        )
+    if not inside.all():
+        warnings.warn(f"{p}: {int((~inside).sum())} of {len(a)} sites lie outside the area and are dropped",
+                      stacklevel=2)
+    return xy[inside], a[inside, 2], a[inside, 3]
