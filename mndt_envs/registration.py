@@ -44,7 +44,50 @@ class TaskSpec:
 
 
 # One entry per problem.
-TASKS: list[TaskSpec] = []
+TASKS: list[TaskSpec] = [
+    TaskSpec(
+        name="resource_allocation",
+        env_id="mndt/ResourceAllocation-v0",
+        env_entry="mndt_envs.envs.resource_allocation:ResourceAllocationEnv",
+        parallel_name="resource_allocation_v0",
+        parallel_entry="mndt_envs.parallel.resource_allocation:ResourceAllocationParallelEnv",
+        baselines={
+            "equal_dividing": "baselines.resource_allocation:EqualDividing",
+            "ignore_demands": "baselines.resource_allocation:IgnoreDemands",
+            "nearest_random_fair": "baselines.resource_allocation:NearestRandomFair",
+        },
+        demo="mndt_envs.tasks.resource_allocation:demo",
+        test_kwargs={"scenario": "toy", "config": {"users": {"n_users": 30}}},
+    ),
+    TaskSpec(
+        name="cell_sleep",
+        env_id="mndt/CellSleep-v0",
+        env_entry="mndt_envs.envs.cell_sleep:CellSleepEnv",
+        parallel_name="cell_sleep_v0",
+        parallel_entry="mndt_envs.parallel.cell_sleep:CellSleepParallelEnv",
+        baselines={
+            "always_on": "baselines.cell_sleep:AlwaysOn",
+            "min_cells": "baselines.cell_sleep:MinimalCells",
+            "load_threshold": "baselines.cell_sleep:LoadThreshold",
+        },
+        demo="mndt_envs.tasks.cell_sleep:demo",
+        test_kwargs={"scenario": "toy", "config": {"task": {"episode_steps": 12}}},
+    ),
+    TaskSpec(
+        name="load_balancing",
+        env_id="mndt/LoadBalancing-v0",
+        env_entry="mndt_envs.envs.load_balancing:LoadBalancingEnv",
+        parallel_name="load_balancing_v0",
+        parallel_entry="mndt_envs.parallel.load_balancing:LoadBalancingParallelEnv",
+        baselines={
+            "static": "baselines.load_balancing:Static",
+            "bdba": "baselines.load_balancing:BDBA",
+            "bfdba": "baselines.load_balancing:BFDBA",
+        },
+        demo="mndt_envs.tasks.load_balancing:demo",
+        test_kwargs={"scenario": "toy", "config": {"task": {"episode_steps": 6}}},
+    ),
+]
 
 _registered = False
 

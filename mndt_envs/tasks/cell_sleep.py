@@ -808,7 +808,7 @@ def demo(console: Console, outdir: pathlib.Path) -> None:
         results[name] = run_policy(env, cls(env), seed=0)
         env.close()
     table = Table(title="Cell sleep, toy scenario (21 cells), 2 days, seed 0")
-    for col in ("policy", "energy [kWh]", "saved", "unserved [%]", "switches"):
+    for col in ("policy", "energy (kWh)", "saved", "unserved (%)", "switches"):
         table.add_column(col)
     for name, res in results.items():
         m = res["metrics"]
