@@ -139,5 +139,5 @@ def test_csv_sites_missing_columns(tmp_path) -> None:
 def test_csv_sites_real_operator_data(shared_data) -> None:
     src = shared_data / "sites" / "melbourne_optus_sites.csv"
     tw = NetworkTwin("toy", {"sites": {"layout": "csv", "csv_path": str(src), "sectors": 3},
-                             "width_m": 3000.0, "height_m": 3000.0})
+                             "width_m": 3000.0, "height_m": 3000.0, "channel": {"shadow_grid_m": 50.0}})
     assert tw.cells.n % 3 == 0 and tw.cells.n >= 3 * 50
