@@ -1,0 +1,211 @@
+"""Shared-policy PPO over antennas for CPICH load balancing, compared with BDBA/BFDBA on the same days.
+
+Every antenna of ``load_balancing_v0`` is one agent; all agents share one SB3 PPO policy (and value
+network and experience), by presenting the antennas as the sub-environments of an SB3 ``VecEnv``
+(:class:`AntennaVecEnv`). Each agent sees its own and its neighbours' busy degrees and powers, its
+neighbourhood coverage and the hour of day, and outputs its own power change [dB]. Every agent gets the
+team reward (``-std(b) - penalty · over-busy share``).
+
+Evaluation runs the trained policy and the baselines in ``mndt/LoadBalancing-v0`` on the same seeded
+days (same users and MR data for every policy).
+
+Run: ``.venv/bin/python -m agents.load_balancing --timesteps 200000 --out docs/img``
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["AntennaVecEnv", "SharedPolicy", "train", "evaluate", "main"]
+
+DEFAULT_ENV: dict[str, Any] = {"scenario": "toy", "config": {"users": {"n_users": 2000}, "task": {}}}
+
+
+def _vec_base() -> Any:
+    from stable_baselines3.common.vec_env import VecEnv
+
+    return VecEnv
+
+
+class AntennaVecEnv(_vec_base()):  # type: ignore[misc]
+    """SB3 ``VecEnv`` view of ``load_balancing_v0``: sub-environment ``i`` is antenna ``i``.
+
+    Auto-resets at the end of a day (SB3 convention: ``infos[i]["terminal_observation"]``).
+
+    Args:
+        env_kwargs: ``scenario``/``config`` of the parallel env.
+        seed: seed of the first reset (later resets continue the env's generator).
+        reward: ``"team"`` (every antenna gets the env's team reward) or ``"local"`` (training-time
+            shaping for credit assignment: antenna ``i`` gets ``-|b_i - b*_i| - penalty·[b_i >= b_over]``
+            with the task's target ``b*``; evaluation always uses the env's team metrics).
+    """
+
+    def __init__(self, env_kwargs: dict[str, Any] | None = None, seed: int = 0, reward: str = "team") -> None:
+        from mndt_envs.parallel.load_balancing import LoadBalancingParallelEnv
+
+        self.penv = LoadBalancingParallelEnv(**(env_kwargs or DEFAULT_ENV))
+        self.agents = list(self.penv.possible_agents)
+        a0 = self.agents[0]
+        super().__init__(len(self.agents), self.penv.observation_space(a0), self.penv.action_space(a0))
+        self._seed: int | None = seed
+        self._actions: np.ndarray | None = None
+        if reward not in ("team", "local"):
+            raise ValueError(f"reward = {reward!r}: allowed values are 'team', 'local'")
+        self.reward = reward
+
+    def _stack(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        return np.stack([obs[a] for a in self.agents])
+
+    def reset(self) -> np.ndarray:
+        obs, _ = self.penv.reset(seed=self._seed)
+        self._seed = None
+        return self._stack(obs)
+
+    def step_async(self, actions: np.ndarray) -> None:
+        self._actions = np.asarray(actions)
+
+    def step_wait(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]:
+        assert self._actions is not None
+        acts = {a: self._actions[i].reshape(1) for i, a in enumerate(self.agents)}
+        obs, rew, term, trunc, info = self.penv.step(acts)
+        o = self._stack(obs)
+        r = np.array([rew[a] for a in self.agents], dtype=np.float32)
+        if self.reward == "local":
+            from mndt_envs.tasks.load_balancing import target_busy_degree
+
+            core = self.penv.core
+            b = core.busy
+            tgt = target_busy_degree(b, core.cfg.target, core.adjacency)
+            r = (-np.abs(b - tgt) - core.cfg.over_busy_penalty * (b >= core.cfg.b_over)).astype(np.float32)
+        done = np.array([term[a] or trunc[a] for a in self.agents])
+        infos: list[dict[str, Any]] = [dict(info[a]) for a in self.agents]
+        if done.any():
+            for i, a in enumerate(self.agents):
+                infos[i]["terminal_observation"] = o[i]
+                infos[i]["TimeLimit.truncated"] = bool(trunc[a] and not term[a])
+            o = self._stack(self.penv.reset()[0])
+        return o, r, done, infos
+
+    def close(self) -> None:
+        self.penv.close()
+
+    def get_attr(self, attr_name: str, indices: Any = None) -> list[Any]:
+        return [getattr(self.penv, attr_name)] * len(self._indices(indices))
+
+    def set_attr(self, attr_name: str, value: Any, indices: Any = None) -> None:
+        setattr(self.penv, attr_name, value)
+
+    def env_method(self, method_name: str, *args: Any, indices: Any = None, **kwargs: Any) -> list[Any]:
+        return [getattr(self.penv, method_name)(*args, **kwargs)] * len(self._indices(indices))
+
+    def env_is_wrapped(self, wrapper_class: Any, indices: Any = None) -> list[bool]:
+        return [False] * len(self._indices(indices))
+
+    def _indices(self, indices: Any) -> list[int]:
+        if indices is None:
+            return list(range(self.num_envs))
+        return [indices] if isinstance(indices, int) else list(indices)
+
+
+class SharedPolicy:
+    """A trained shared per-antenna policy used as a controller of the single-agent env (SB3 ``predict``)."""
+
+    def __init__(self, env: Any, model: Any) -> None:
+        self.core = env.unwrapped.core
+        self.model = model
+
+    def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
+                deterministic: bool = True) -> tuple[np.ndarray, None]:
+        obs = np.clip(self.core.agent_obs(), self.model.observation_space.low, self.model.observation_space.high)
+        act, _ = self.model.predict(obs, deterministic=deterministic)
+        return np.asarray(act, dtype=np.float32).reshape(-1), None
+
+
+def train(timesteps: int, env_kwargs: dict[str, Any] | None = None, seed: int = 0, log: str | None = None,
+          reward: str = "team") -> Any:
+    """Train shared-policy PPO; ``timesteps`` counts agent-steps (antennas × periods)."""
+    import torch
+    from stable_baselines3 import PPO
+
+    torch.set_num_threads(1)
+    venv = AntennaVecEnv(env_kwargs, seed=seed, reward=reward)
+    model = PPO("MlpPolicy", venv, n_steps=48, batch_size=max(12 * venv.num_envs, 64), n_epochs=10,
+                learning_rate=3e-4, gamma=0.9, gae_lambda=0.9, ent_coef=0.0,
+                policy_kwargs={"net_arch": [64, 64], "log_std_init": -0.5},
+                seed=seed, verbose=1, device="cpu")
+    model.learn(total_timesteps=timesteps, progress_bar=False)
+    if log:
+        model.save(log)
+    return model
+
+
+def evaluate(model: Any, seeds: list[int], env_kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Mean day metrics of the PPO policy and the baselines on the same seeded days."""
+    import gymnasium as gym
+
+    import mndt_envs  # noqa: F401
+    from baselines.load_balancing import BDBA, BFDBA, Static
+
+    kw = env_kwargs or DEFAULT_ENV
+    pols: list[tuple[str, Any]] = [("static", Static), ("BDBA", BDBA), ("BFDBA", BFDBA),
+                                   ("PPO (shared)", lambda e: SharedPolicy(e, model))]
+    out: dict[str, list[dict[str, float]]] = {name: [] for name, _ in pols}
+    for seed in seeds:
+        env0 = gym.make("mndt/LoadBalancing-v0", **kw)
+        env0.reset(seed=seed)
+        for name, cls in pols:
+            env = copy.deepcopy(env0)
+            pol = cls(env)
+            obs, done, ret, t = env.unwrapped.core.global_obs(), False, 0.0, []
+            info: dict[str, Any] = {}
+            while not done:
+                t0 = time.perf_counter()
+                act, _ = pol.predict(obs)
+                t.append(time.perf_counter() - t0)
+                obs, r, term, trunc, info = env.step(act)
+                ret += r
+                done = term or trunc
+            out[name].append({**info["episode_metrics"], "return": ret, "ms_per_period": 1e3 * float(np.median(t))})
+    return {name: {k: float(np.mean([r[k] for r in runs])) for k in runs[0]} for name, runs in out.items()}
+
+
+def main() -> None:
+    """Train, evaluate against the baselines on the same days, write ``lb_agent.md``/``.json``."""
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--timesteps", type=int, default=200_000, help="agent-steps (antennas × periods)")
+    ap.add_argument("--eval-seeds", type=int, nargs="+", default=[100, 101, 102])
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--reward", choices=["team", "local"], default="team", help="training reward per antenna")
+    ap.add_argument("--out", default="docs/img")
+    ap.add_argument("--model", default="runs/lb_ppo_shared.zip")
+    args = ap.parse_args()
+    Path(args.model).parent.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    model = train(args.timesteps, seed=args.seed, log=args.model, reward=args.reward)
+    t_train = time.perf_counter() - t0
+    res = evaluate(model, args.eval_seeds)
+    lines = [f"Shared-policy PPO over antennas ({args.timesteps:,} agent-steps, {args.reward} training reward, "
+             f"{t_train / 60:.1f} min on 1 CPU thread), dense scenario, evaluation days (seeds) {args.eval_seeds}:", "",
+             "| policy | day return | mean std(b) | mean over-busy share | min coverage | ms / period |",
+             "|---|---|---|---|---|---|"]
+    for name, m in res.items():
+        lines.append(f"| {name} | {m['return']:.3f} | {m['mean_std_busy']:.4f} | {m['mean_over_busy_share']:.4f} | "
+                     f"{m['min_coverage']:.4f} | {m['ms_per_period']:.2f} |")
+    text = "\n".join(lines)
+    print(text)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "lb_agent.md").write_text(text + "\n")
+    summary = {"timesteps": args.timesteps, "reward": args.reward, "train_s": t_train, "results": res}
+    (out / "lb_agent.json").write_text(json.dumps(summary, indent=1))
+
+
+if __name__ == "__main__":
+    main()
