@@ -4,6 +4,9 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# one BLAS thread: small dense solves (BDBA's pseudo-inverse) are ~100x slower when 2 cores are oversubscribed
+export OPENBLAS_NUM_THREADS ?= 1
+export OMP_NUM_THREADS ?= 1
 
 .PHONY: demo test lint typecheck unit bench install clean
 
