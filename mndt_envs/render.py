@@ -13,7 +13,31 @@ import numpy as np
 if TYPE_CHECKING:
     from .twin.network import NetworkTwin
 
-__all__ = ["render_map", "best_server_grid"]
+__all__ = ["render_map", "best_server_grid", "new_figure", "figure_to_rgb"]
+
+
+def new_figure(size_px: int = 640, dpi: int = 100) -> Any:
+    """A square off-screen matplotlib ``Figure`` (Agg canvas), independent of pyplot's state."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(size_px / dpi, size_px / dpi), dpi=dpi)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def figure_to_rgb(fig: Any, path: str | Path | None = None) -> np.ndarray:
+    """Lay out and draw ``fig``; return its (H, W, 3) uint8 pixels and save a PNG if ``path``."""
+    fig.tight_layout()
+    fig.canvas.draw()
+    img = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+    if path is not None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path)
+    return img
 
 
 def best_server_grid(twin: NetworkTwin, resolution: int = 80, active: np.ndarray | None = None,
@@ -71,15 +95,7 @@ def render_map(
         path: where to save a PNG.
         size_px: image size.
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    dpi = 100
-    fig = Figure(figsize=(size_px / dpi, size_px / dpi), dpi=dpi)
-    FigureCanvasAgg(fig)
+    fig = new_figure(size_px)
     ax = fig.add_subplot(111)
     cells = twin.cells
     if regions:
@@ -117,10 +133,4 @@ def render_map(
     ax.set_xlabel("x [m]")
     ax.set_ylabel("y [m]")
     ax.set_title(title or f"{twin.cfg.name}: {cells.n} cells, {twin.n_users} users", fontsize=9)
-    fig.tight_layout()
-    fig.canvas.draw()
-    img = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()  # type: ignore[attr-defined]
-    if path is not None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path)
-    return img
+    return figure_to_rgb(fig, path)

@@ -734,17 +734,12 @@ class CellSleepCore:
     # ---------------------------------------------------------------- rendering
     def render(self, size_px: int = 640) -> np.ndarray:
         """(H, W, 3) uint8: grids coloured by demand, cells by status (on/sleep/off/waking)."""
-        import matplotlib
-
-        matplotlib.use("Agg", force=False)
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
         from matplotlib.lines import Line2D
 
+        from ..render import figure_to_rgb, new_figure
+
         sc = self.twin.cfg
-        dpi = 100
-        fig = Figure(figsize=(size_px / dpi, size_px / dpi), dpi=dpi)
-        FigureCanvasAgg(fig)
+        fig = new_figure(size_px)
         ax = fig.add_subplot(111)
         ny, nx = self.grid_shape
         img = np.full(ny * nx, np.nan)
@@ -773,9 +768,7 @@ class CellSleepCore:
         hh = k * self.cfg.step_min / 60.0
         ax.set_title(f"cell sleep: day {day + 1} {int(hh):02d}:{int(round(60 * (hh % 1))):02d}, "
                      f"{int((self.status == ON).sum())}/{self.n_cells} cells on", fontsize=9)
-        fig.tight_layout()
-        fig.canvas.draw()
-        return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()  # type: ignore[attr-defined]
+        return figure_to_rgb(fig)
 
 
 # ---------------------------------------------------------------- demo

@@ -606,26 +606,15 @@ class LoadBalancingCore:
 
     def render(self, title: str = "", path: str | Path | None = None, size_px: int = 560) -> np.ndarray:
         """RGB image (H, W, 3) uint8 of :meth:`draw` with a colour bar; saved as PNG if ``path``."""
-        import matplotlib
+        from ..render import figure_to_rgb, new_figure
 
-        matplotlib.use("Agg", force=False)
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-
-        fig = Figure(figsize=(size_px / 100, size_px / 100), dpi=100)
-        FigureCanvasAgg(fig)
+        fig = new_figure(size_px)
         ax = fig.add_subplot(111)
         art = self.draw(ax, title)
         fig.colorbar(art, ax=ax, fraction=0.04, label="busy degree of the serving antenna")
         ax.set_xlabel("x [m]")
         ax.set_ylabel("y [m]")
-        fig.tight_layout()
-        fig.canvas.draw()
-        img = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()  # type: ignore[attr-defined]
-        if path is not None:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            fig.savefig(path)
-        return img
+        return figure_to_rgb(fig, path)
 
 
 def demo(console: Console, outdir: Path) -> None:
