@@ -192,15 +192,20 @@ def compare(
                 res = evaluate(spec.env_id, entry, episodes, seed, {"scenario": scenario, "config": overrides})
             rows.append({"task": spec.name, "baseline": name, **res})
             console.print(f"{spec.name:>20} {name:>22}  return {res['return']:.4g}  cost {res['cost']:.4g}")
-    table = Table(title=f"Baselines on '{scenario}' ({episodes} episodes each)")
     keys: list[str] = []
     for r in rows:
         keys += [k for k in r if k not in keys]
-    for k in keys:
-        table.add_column(k, justify="right" if k not in ("task", "baseline") else "left")
-    for r in rows:
-        table.add_row(*[f"{r[k]:.4g}" if isinstance(r.get(k), float) else str(r.get(k, "")) for k in keys])
-    console.print(table)
+    for spec in TASKS:
+        sub = [r for r in rows if r["task"] == spec.name]
+        if not sub:
+            continue
+        cols = [k for k in keys if k != "task" and any(k in r for r in sub)]
+        table = Table(title=f"{spec.env_id} on '{scenario}' ({episodes} episodes each)")
+        for k in cols:
+            table.add_column(k.replace("_", " "), justify="left" if k == "baseline" else "right")
+        for r in sub:
+            table.add_row(*[f"{r[k]:.4g}" if isinstance(r.get(k), float) else str(r.get(k, "")) for k in cols])
+        console.print(table)
     csv_path = out / "compare.csv"
     with csv_path.open("w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=keys)

@@ -29,3 +29,15 @@ def test_compare_rejects_bad_json(tmp_path) -> None:
 def test_compare_rejects_unknown_task(tmp_path) -> None:
     res = runner.invoke(app, ["compare", "--tasks", "teleportation", "--out", str(tmp_path)])
     assert res.exit_code != 0
+
+
+def test_compare_writes_a_row_per_baseline(tmp_path) -> None:
+    import csv
+
+    res = runner.invoke(app, ["compare", "--tasks", "load_balancing", "--episodes", "1", "--out", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    rows = list(csv.DictReader((tmp_path / "compare.csv").open()))
+    assert [r["baseline"] for r in rows] == ["static", "bdba", "bfdba"]
+    ret = {r["baseline"]: float(r["return"]) for r in rows}
+    assert ret["bdba"] > ret["static"] and ret["bfdba"] > ret["static"]  # balancing beats doing nothing
+    assert (tmp_path / "compare.png").stat().st_size > 5_000
