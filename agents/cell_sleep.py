@@ -28,58 +28,21 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
+from .vec_env import ParallelAgentsVecEnv
+
 __all__ = ["CellAgentsVecEnv", "SharedPolicy", "train", "evaluate", "main"]
 
 
-def _vecenv_base() -> type:
-    from stable_baselines3.common.vec_env import VecEnv
-
-    return VecEnv
-
-
-class CellAgentsVecEnv(_vecenv_base()):  # type: ignore[misc]
+class CellAgentsVecEnv(ParallelAgentsVecEnv):
     """A PettingZoo cell-sleep ``ParallelEnv`` as an SB3 ``VecEnv`` with one sub-env per cell.
 
     Observations are the agents' ``"observation"`` features (n_cells, 22); masks come from
-    ``env_method("action_masks")``. When the episode ends every sub-env is done at once, the
-    last observation goes to ``infos[i]["terminal_observation"]`` and the env resets.
+    ``env_method("action_masks")`` (MaskablePPO's interface).
     """
 
     def __init__(self, penv: Any, seed: int = 0) -> None:
-        self.penv = penv
-        self.agents = list(penv.possible_agents)
-        a0 = self.agents[0]
-        obs_space = penv.observation_space(a0)["observation"]
-        super().__init__(len(self.agents), obs_space, spaces.Discrete(penv.action_space(a0).n))
-        self._seed: int | None = seed
-        self._actions: np.ndarray | None = None
-
-    def _stack(self, obs: dict[str, Any]) -> np.ndarray:
-        return np.stack([obs[a]["observation"] for a in self.agents])
-
-    def reset(self) -> np.ndarray:
-        obs, _ = self.penv.reset(seed=self._seed)
-        self._seed = None
-        return self._stack(obs)
-
-    def step_async(self, actions: np.ndarray) -> None:
-        self._actions = np.asarray(actions)
-
-    def step_wait(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]:
-        assert self._actions is not None
-        obs, rew, term, trunc, info = self.penv.step(dict(zip(self.agents, self._actions.tolist())))
-        o = self._stack(obs)
-        r = np.array([rew[a] for a in self.agents], dtype=np.float32)
-        done = bool(term[self.agents[0]] or trunc[self.agents[0]])
-        dones = np.full(self.num_envs, done)
-        infos: list[dict[str, Any]] = [{} for _ in self.agents]
-        if done:
-            for i in range(self.num_envs):
-                infos[i]["terminal_observation"] = o[i]
-                infos[i]["TimeLimit.truncated"] = bool(trunc[self.agents[i]])
-            infos[0]["episode_metrics"] = info[self.agents[0]].get("episode_metrics", {})
-            o = self.reset()
-        return o, r, dones, infos
+        super().__init__(penv, seed, obs_key="observation",
+                         action_space=spaces.Discrete(penv.action_space(penv.possible_agents[0]).n))
 
     def action_masks(self) -> np.ndarray:
         return self.penv.action_masks().astype(bool)
@@ -88,26 +51,10 @@ class CellAgentsVecEnv(_vecenv_base()):  # type: ignore[misc]
         if method_name == "action_masks":
             m = self.action_masks()
             return [m[i] for i in self._idx(indices)]
-        return [getattr(self.penv, method_name)(*args, **kwargs) for _ in self._idx(indices)]
-
-    def _idx(self, indices: Any) -> list[int]:
-        if indices is None:
-            return list(range(self.num_envs))
-        return [indices] if isinstance(indices, int) else list(indices)
-
-    def get_attr(self, attr_name: str, indices: Any = None) -> list[Any]:
-        if attr_name == "render_mode":
-            return [None for _ in self._idx(indices)]
-        return [getattr(self.penv, attr_name) for _ in self._idx(indices)]
-
-    def set_attr(self, attr_name: str, value: Any, indices: Any = None) -> None:
-        setattr(self.penv, attr_name, value)
+        return super().env_method(method_name, *args, indices=indices, **kwargs)
 
     def has_attr(self, attr_name: str) -> bool:
         return attr_name == "action_masks" or hasattr(self.penv, attr_name)
-
-    def env_is_wrapped(self, wrapper_class: Any, indices: Any = None) -> list[bool]:
-        return [False for _ in self._idx(indices)]
 
     def seed(self, seed: int | None = None) -> list[Any]:
         self._seed = seed

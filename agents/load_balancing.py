@@ -23,21 +23,15 @@ from typing import Any
 
 import numpy as np
 
+from .vec_env import ParallelAgentsVecEnv
+
 __all__ = ["AntennaVecEnv", "SharedPolicy", "train", "evaluate", "main"]
 
 DEFAULT_ENV: dict[str, Any] = {"scenario": "toy", "config": {"users": {"n_users": 2000}, "task": {}}}
 
 
-def _vec_base() -> Any:
-    from stable_baselines3.common.vec_env import VecEnv
-
-    return VecEnv
-
-
-class AntennaVecEnv(_vec_base()):  # type: ignore[misc]
+class AntennaVecEnv(ParallelAgentsVecEnv):
     """SB3 ``VecEnv`` view of ``load_balancing_v0``: sub-environment ``i`` is antenna ``i``.
-
-    Auto-resets at the end of a day (SB3 convention: ``infos[i]["terminal_observation"]``).
 
     Args:
         env_kwargs: ``scenario``/``config`` of the parallel env.
@@ -50,68 +44,23 @@ class AntennaVecEnv(_vec_base()):  # type: ignore[misc]
     def __init__(self, env_kwargs: dict[str, Any] | None = None, seed: int = 0, reward: str = "team") -> None:
         from mndt_envs.parallel.load_balancing import LoadBalancingParallelEnv
 
-        self.penv = LoadBalancingParallelEnv(**(env_kwargs or DEFAULT_ENV))
-        self.agents = list(self.penv.possible_agents)
-        a0 = self.agents[0]
-        super().__init__(len(self.agents), self.penv.observation_space(a0), self.penv.action_space(a0))
-        self._seed: int | None = seed
-        self._actions: np.ndarray | None = None
         if reward not in ("team", "local"):
             raise ValueError(f"reward = {reward!r}: allowed values are 'team', 'local'")
         self.reward = reward
+        super().__init__(LoadBalancingParallelEnv(**(env_kwargs or DEFAULT_ENV)), seed)
 
-    def _stack(self, obs: dict[str, np.ndarray]) -> np.ndarray:
-        return np.stack([obs[a] for a in self.agents])
+    def _agent_actions(self, actions: np.ndarray) -> dict[str, Any]:
+        return {a: actions[i].reshape(1) for i, a in enumerate(self.agents)}
 
-    def reset(self) -> np.ndarray:
-        obs, _ = self.penv.reset(seed=self._seed)
-        self._seed = None
-        return self._stack(obs)
+    def _rewards(self, rew: dict[str, float]) -> np.ndarray:
+        if self.reward == "team":
+            return super()._rewards(rew)
+        from mndt_envs.tasks.load_balancing import target_busy_degree
 
-    def step_async(self, actions: np.ndarray) -> None:
-        self._actions = np.asarray(actions)
-
-    def step_wait(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]:
-        assert self._actions is not None
-        acts = {a: self._actions[i].reshape(1) for i, a in enumerate(self.agents)}
-        obs, rew, term, trunc, info = self.penv.step(acts)
-        o = self._stack(obs)
-        r = np.array([rew[a] for a in self.agents], dtype=np.float32)
-        if self.reward == "local":
-            from mndt_envs.tasks.load_balancing import target_busy_degree
-
-            core = self.penv.core
-            b = core.busy
-            tgt = target_busy_degree(b, core.cfg.target, core.adjacency)
-            r = (-np.abs(b - tgt) - core.cfg.over_busy_penalty * (b >= core.cfg.b_over)).astype(np.float32)
-        done = np.array([term[a] or trunc[a] for a in self.agents])
-        infos: list[dict[str, Any]] = [dict(info[a]) for a in self.agents]
-        if done.any():
-            for i, a in enumerate(self.agents):
-                infos[i]["terminal_observation"] = o[i]
-                infos[i]["TimeLimit.truncated"] = bool(trunc[a] and not term[a])
-            o = self._stack(self.penv.reset()[0])
-        return o, r, done, infos
-
-    def close(self) -> None:
-        self.penv.close()
-
-    def get_attr(self, attr_name: str, indices: Any = None) -> list[Any]:
-        return [getattr(self.penv, attr_name)] * len(self._indices(indices))
-
-    def set_attr(self, attr_name: str, value: Any, indices: Any = None) -> None:
-        setattr(self.penv, attr_name, value)
-
-    def env_method(self, method_name: str, *args: Any, indices: Any = None, **kwargs: Any) -> list[Any]:
-        return [getattr(self.penv, method_name)(*args, **kwargs)] * len(self._indices(indices))
-
-    def env_is_wrapped(self, wrapper_class: Any, indices: Any = None) -> list[bool]:
-        return [False] * len(self._indices(indices))
-
-    def _indices(self, indices: Any) -> list[int]:
-        if indices is None:
-            return list(range(self.num_envs))
-        return [indices] if isinstance(indices, int) else list(indices)
+        core = self.penv.core
+        b = core.busy
+        tgt = target_busy_degree(b, core.cfg.target, core.adjacency)
+        return (-np.abs(b - tgt) - core.cfg.over_busy_penalty * (b >= core.cfg.b_over)).astype(np.float32)
 
 
 class SharedPolicy:
