@@ -58,6 +58,11 @@ from ..config import ConfigError, ScenarioConfig, _check_choice, _check_int, _ch
 from ..twin import radio
 from ..twin.network import NetworkTwin
 
+try:  # scipy's own CSR kernels, called without the dispatch of ``@`` (same arithmetic, less overhead)
+    from scipy.sparse._sparsetools import csr_matvec as _csr_matvec
+except ImportError:  # pragma: no cover
+    _csr_matvec = None
+
 if TYPE_CHECKING:  # pragma: no cover
     from rich.console import Console
 
@@ -90,8 +95,9 @@ FEATURE_NAMES: tuple[str, ...] = (
     "utilisation",
 )
 N_FEATURES = len(FEATURE_NAMES)
+_NOISE_BLOCK = 32  # demand noise rows drawn at once
 _P_NORM_W = 130.0  # [W] normalisation of power features (EARTH macro P_0)
-_EYE4 = np.eye(4, dtype=np.float32)  # one-hot of the 4 statuses
+_STATUSES = np.arange(4, dtype=np.int8)  # one-hot of the 4 statuses
 
 
 @dataclass(frozen=True)
@@ -215,6 +221,22 @@ class CellSleepConfig:
         return self.episode_steps if self.episode_steps > 0 else self.days * self.steps_per_day
 
 
+def _csr_mul(m: sp.csr_matrix, x: np.ndarray) -> np.ndarray:
+    """``m @ x`` for a float64 CSR matrix and a float64 vector, or ``(m @ x.T).T`` for a (k, n) stack
+    of vectors (one product per row: faster than scipy's multi-vector kernel, same sums)."""
+    if _csr_matvec is None or x.dtype != np.float64:  # pragma: no cover
+        return np.asarray(m @ x.T).T
+    nr, nc = m.shape
+    if x.ndim == 1:
+        y = np.zeros(nr)
+        _csr_matvec(nr, nc, m.indptr, m.indices, m.data, x, y)
+        return y
+    y = np.zeros((len(x), nr))
+    for xi, yi in zip(x, y):
+        _csr_matvec(nr, nc, m.indptr, m.indices, m.data, xi, yi)
+    return y
+
+
 # ---------------------------------------------------------------- demand model
 def _bumps(h: np.ndarray, centres: tuple[float, ...], widths: tuple[float, ...],
            heights: tuple[float, ...]) -> np.ndarray:
@@ -328,6 +350,8 @@ class CellSleepCore:
         np.fill_diagonal(sw, 0.0)
         self.switch_cost_w = sw
         self._static = self._static_features()
+        self._obs_tpl = np.zeros((self.n_cells, N_FEATURES), dtype=np.float32)
+        self._obs_tpl[:, 6:13] = self._static
         self.n_steps = c.n_steps
         self.t = 0
         self._reset_state()
@@ -380,8 +404,9 @@ class CellSleepCore:
         self.N.sort_indices()
         rows = np.repeat(np.arange(self.n_cells), np.diff(self.N.indptr))
         cols = np.where(self.N.indices == rows, -1, self.N.indices)  # -1: the diagonal
-        self._n_rows, self._n_cols = rows, cols  # (nnz,)
+        self._n_rows, self._n_cols = rows, np.where(cols < 0, self.n_cells, cols)  # (nnz,); n_cells: diagonal
         self._n_ptr = self.N.indptr[:-1]
+        self._n_len = np.diff(self.N.indptr)  # (n_cells,) entries per row (>= 1: the diagonal)
         self._tie = np.arange(self.n_cells) * 1e-9  # deterministic tie-break
         self._prio = np.full(self.n_cells + 1, np.inf)  # workspaces; entry -1 (diagonal): never ahead
         self._give = np.zeros(self.n_cells + 1)
@@ -450,15 +475,25 @@ class CellSleepCore:
         self._day = ((t_h - t0) // 24.0).astype(np.int64)  # (n,) day of the episode
         self._day_f = np.exp(c.day_sigma * rng.standard_normal((int(self._day[-1]) + 1, self.n_grids)))
         self._noise_rng = np.random.default_rng(rng.integers(0, 2**63 - 1))
+        self._d_block = np.empty((0, self.n_grids))  # demand rows computed ahead (one noise row per call)
+        self._d_k0 = 0  # row of the demand model of the block's first row
+        self._d_i = 0  # next row of the block
 
     def _demand_row(self, k: int) -> np.ndarray:
         """(n_grids,) demand [bit/s] of row ``k`` (row HISTORY is the episode's first step)."""
         if self._series is not None:
             return self._series[k]
-        sig = self.cfg.noise_sigma
-        noise = np.exp(sig * self._noise_rng.standard_normal(self.n_grids) - 0.5 * sig * sig)
-        prof = self._res[k] + (self._bus[k] - self._res[k]) * self._mix
-        return self._w * prof * self._day_f[self._day[k]] * noise
+        if self._d_i >= len(self._d_block) or k != self._d_k0 + self._d_i:
+            # Rows are asked for in sequence, one noise row per call: compute the next _NOISE_BLOCK rows
+            # at once (same noise stream, same element-wise arithmetic as row by row).
+            kk = np.arange(k, min(k + _NOISE_BLOCK, len(self._day)))  # (b,)
+            sig = self.cfg.noise_sigma
+            noise = np.exp(sig * self._noise_rng.standard_normal((len(kk), self.n_grids)) - 0.5 * sig * sig)
+            prof = self._res[kk, None] + (self._bus[kk] - self._res[kk])[:, None] * self._mix
+            self._d_block = self._w * prof * self._day_f[self._day[kk]] * noise  # (b, n_grids)
+            self._d_k0, self._d_i = k, 0
+        self._d_i += 1
+        return self._d_block[self._d_i - 1]
 
     # ---------------------------------------------------------------- episode
     def _reset_state(self) -> None:
@@ -473,8 +508,10 @@ class CellSleepCore:
         self.mask_site = np.zeros(n, dtype=bool)
         self.action_mask = np.ones((n, N_ACTIONS), dtype=np.int8)
         self._arange = np.arange(n)
-        self._two = np.zeros((n, 2))  # workspaces of the fused sparse products
-        self._three = np.zeros((self.n_grids, 3))
+        self._two = np.zeros((2, n))  # workspaces of the sparse products (one vector per row)
+        self._three = np.zeros((3, self.n_grids))
+        self._tt = np.zeros((2, self.n_grids))
+        self._lc = np.zeros(n)  # load / capacity
         self.totals: dict[str, float] = {}
 
     def reset(self, rng: np.random.Generator) -> None:
@@ -499,45 +536,55 @@ class CellSleepCore:
         on = self.status == ON
         onf = on.astype(np.float64)
         capw = self.cap * onf
-        self._two[:, 0] = capw
-        self._two[:, 1] = onf
-        gsum = self.AT @ self._two  # (n_grids, 2): active capacity, active cell count
-        denom, n_act = gsum[:, 0], gsum[:, 1]
+        self._two[0] = capw
+        self._two[1] = onf
+        denom, n_act = _csr_mul(self.AT, self._two)  # (n_grids,) each: active capacity, active cell count
         self._n_act = n_act  # (n_grids,) active covering cells
         has = denom > 0
         pos = d > 0
-        self._three[:, 0] = np.divide(d, denom, out=np.zeros_like(d), where=has)
-        self._three[:, 1] = (n_act == 1.0) & pos
-        self._three[:, 2] = d * self._inv_denom_all
-        csum = self.A @ self._three  # (n_cells, 3)
-        load = capw * csum[:, 0]  # (n_cells,) [bit/s]
+        three = self._three
+        three[0].fill(0.0)
+        np.divide(d, denom, out=three[0], where=has)
+        three[1] = (n_act == 1.0) & pos
+        np.multiply(d, self._inv_denom_all, out=three[2])
+        csum = _csr_mul(self.A, three)  # (3, n_cells)
+        load = capw * csum[0]  # (n_cells,) [bit/s]
         self.load = load
-        self.util_all = csum[:, 2]
+        self._lc = load / self.cap  # (n_cells,) utilisation
+        self.util_all = csum[2]
         self.excess = np.maximum(load - self.cap_use, 0.0)
         self.no_server = np.where(has, 0.0, d)
         # masks (paper: grid demand met if this cell sleeps/closes; site closable if it closes)
         load_h = load * self.cfg.mask_headroom
         free = self.cap_use - load_h
         spare = np.maximum(free, 0.0) * onf
-        neigh_spare = self.N @ spare - spare
-        can_leave = on & (csum[:, 1] == 0) & (load_h <= neigh_spare + 1e-9)
+        neigh_spare = _csr_mul(self.N, spare) - spare
+        can_leave = on & (csum[1] == 0) & (load_h <= neigh_spare + 1e-9)
         if self.cfg.joint_masks and can_leave.any():
             # neighbours leaving together: candidates leave in order of increasing load; a cell may
             # leave only if the spare capacity around it also absorbs every less-loaded candidate
             # of its neighbourhood (their load, and the spare they no longer offer)
+            # Only the rows of candidates matter (the others cannot leave anyway) and only candidates
+            # can be ahead (prio inf otherwise): gather the candidates' full rows of N (same entries,
+            # same order, so the per-row sums are those of the whole matrix) and sum them row by row.
             prio, give = self._prio, self._give  # (n_cells + 1,): the last entry stands for the diagonal
-            prio[:-1] = np.where(can_leave, load / self.cap + self._tie, np.inf)
+            prio[:-1] = np.where(can_leave, self._lc + self._tie, np.inf)
             give[:-1] = load_h + spare
-            cols = self._n_cols
-            vals = np.where(prio[cols] < prio[self._n_rows], give[cols], 0.0)
-            ahead = np.add.reduceat(vals, self._n_ptr)  # (n_cells,)
-            can_leave &= load_h + ahead <= neigh_spare + 1e-9
+            cand = can_leave.nonzero()[0]  # (k,)
+            lens = self._n_len[cand]  # (k,)
+            ends = lens.cumsum()
+            seg = ends - lens  # start of each candidate's row in the gathered entries
+            ent = (self._n_ptr[cand] - seg).repeat(lens) + np.arange(ends[-1])  # (sum lens,) entries of N
+            cols = self._n_cols.take(ent)
+            vals = np.where(prio.take(cols) < prio[cand].repeat(lens), give.take(cols), 0.0)
+            ahead = np.add.reduceat(vals, seg)  # (k,)
+            can_leave[cand] = load_h[cand] + ahead <= neigh_spare[cand] + 1e-9
         over = on & (free < 0)
         unmet = (n_act == 0) & pos
         if over.any():
-            unmet |= (self.AT @ over.astype(np.float64)) > 0
+            unmet |= (_csr_mul(self.AT, over.astype(np.float64))) > 0
         if unmet.any():
-            self.mask_grid = np.where(on, can_leave, (self.A @ unmet.astype(np.float64)) == 0)
+            self.mask_grid = np.where(on, can_leave, (_csr_mul(self.A, unmet.astype(np.float64))) == 0)
         else:  # every grid met: a cell that is not on can stay so
             self.mask_grid = can_leave | ~on
         alive = self.status != OFF
@@ -548,20 +595,25 @@ class CellSleepCore:
             m[:, SLEEP] = self.mask_grid
             m[:, OFF] = self.mask_grid
 
-    def _blame(self, d: np.ndarray) -> np.ndarray:
+    def _blame(self, d: np.ndarray, on: np.ndarray | None = None) -> np.ndarray:
         """(n_cells,) [bit/s] unserved traffic attributed to each cell (sums to the total unserved).
 
         Each grid's unmet demand (no active cell, or its share of its cells' excess load) is
         blamed on the covering cells that are not on (they could have served it), equally; if all
         its covering cells are on, on all of them equally.
         """
-        on = self.status == ON
+        if on is None:
+            on = self.status == ON
         ratio = np.divide(self.cap * self.excess, self.load, out=np.zeros(self.n_cells), where=self.load > 0)
-        unmet = self.no_server + self._three[:, 0] * (self.AT @ ratio)  # (n_grids,); _three[:, 0] = d / denom
+        unmet = self.no_server + self._three[0] * _csr_mul(self.AT, ratio)  # (n_grids,); _three[0] = d / denom
         n_off = self.n_cover - self._n_act
-        to_off = np.divide(unmet, n_off, out=np.zeros_like(unmet), where=n_off > 0)
-        to_all = np.where(n_off > 0, 0.0, unmet / self.n_cover)
-        return (~on) * (self.A @ to_off) + self.A @ to_all
+        has_off = n_off > 0
+        tt = self._tt  # (2, n_grids): to the cells not on, to all cells
+        tt[0].fill(0.0)
+        np.divide(unmet, n_off, out=tt[0], where=has_off)
+        tt[1] = np.where(has_off, 0.0, unmet / self.n_cover)
+        r = _csr_mul(self.A, tt)  # (2, n_cells)
+        return (~on) * r[0] + r[1]
 
     # ---------------------------------------------------------------- step
     def validate_action(self, action: Any) -> np.ndarray:
@@ -628,14 +680,15 @@ class CellSleepCore:
         alive = self.site_alive_count > 0  # (n_sites,)
         site_changed = alive != prev_alive
         site_sw = site_changed * c.switch_cost_site_w  # (n_sites,) [W]
-        on = self.status == ON
+        status = self.status
+        on = status == ON
         unserved = float(self.no_server.sum() + self.excess.sum())  # [bit/s]
-        # power
-        state_e = np.where(self.status == WAKING, SLEEP, self.status)
-        util = np.minimum(self.load / self.cap, 1.0)
-        cell_p = radio.earth_power_w(util * self.p_max_w, state_e, self.p0_w, self.delta_p, self.p_sleep_w,
-                                     self.p_max_w)  # (n_cells,) [W]
-        site_p = radio.site_power_w(cell_p, state_e, self.site, self.n_sites, self.bbu_w, self.aircon)  # [W]
+        # power: radio.earth_power_w and radio.site_power_w inlined (same arithmetic), waking = asleep
+        p_out = np.minimum(np.maximum(np.minimum(self._lc, 1.0) * self.p_max_w, 0.0), self.p_max_w)
+        asleep = (status == SLEEP) | (status == WAKING)
+        cell_p = np.where(on, self.p0_w + self.delta_p * p_out, np.where(asleep, self.p_sleep_w, 0.0))  # [W]
+        site_p = (np.bincount(self.site, weights=cell_p, minlength=self.n_sites) + self.bbu_w * alive) \
+            * (1.0 + self.aircon)  # (n_sites,) [W]
         total_p = float(site_p.sum())
         # always-on reference (same demand)
         util_all = self.util_all  # (n_cells,) utilisation with every cell on
@@ -650,7 +703,7 @@ class CellSleepCore:
         share = (overhead + site_sw) / self.cells_per_site  # (n_sites,) [W] per cell of the site
         agent_r = -(cell_p * (1.0 + self.aircon) + share[self.site] + cell_sw) / scale
         if c.unserved_penalty > 0 and unserved > 0:
-            agent_r = agent_r - c.unserved_penalty * self._blame(d) * self.step_s / 1e9
+            agent_r = agent_r - c.unserved_penalty * self._blame(d, on) * self.step_s / 1e9
         # observation state
         self.hist[1:] = self.hist[:-1]
         self.hist[0] = util_all
@@ -659,12 +712,15 @@ class CellSleepCore:
         to_kwh = self.step_s / 3.6e6
         tot["energy_kwh"] += total_p * to_kwh
         tot["energy_always_on_kwh"] += total_all * to_kwh
-        tot["demand_gbit"] += float(d.sum()) * self.step_s / 1e9
+        demand_bps = float(d.sum())
+        n_switches, n_site_switches = int(changed.sum()), int(site_changed.sum())
+        cells_on, sites_on = int(on.sum()), int(alive.sum())
+        tot["demand_gbit"] += demand_bps * self.step_s / 1e9
         tot["unserved_gbit"] += unserved_gbit
-        tot["switches"] += int(changed.sum())
-        tot["site_switches"] += int(site_changed.sum())
-        tot["cells_on"] += int(on.sum())
-        tot["sites_on"] += int(alive.sum())
+        tot["switches"] += n_switches
+        tot["site_switches"] += n_site_switches
+        tot["cells_on"] += cells_on
+        tot["sites_on"] += sites_on
         tot["illegal_actions"] += n_illegal
         done = self.t >= self.n_steps
         out: dict[str, Any] = {
@@ -675,12 +731,12 @@ class CellSleepCore:
                       "unserved": -c.unserved_penalty * unserved_gbit},
             "power_w": total_p,
             "power_always_on_w": total_all,
-            "demand_bps": float(d.sum()),
+            "demand_bps": demand_bps,
             "unserved_bps": unserved,
-            "switches": int(changed.sum()),
-            "site_switches": int(site_changed.sum()),
-            "cells_on": int(on.sum()),
-            "sites_on": int(alive.sum()),
+            "switches": n_switches,
+            "site_switches": n_site_switches,
+            "cells_on": cells_on,
+            "sites_on": sites_on,
             "illegal_actions": n_illegal,
             "done": done,
         }
@@ -710,21 +766,19 @@ class CellSleepCore:
     # ---------------------------------------------------------------- observation
     def observation(self) -> np.ndarray:
         """(n_cells, N_FEATURES) float32 per-cell features (see :data:`FEATURE_NAMES`)."""
-        n = self.n_cells
-        f = np.empty((n, N_FEATURES), dtype=np.float32)
+        f = self._obs_tpl.copy()  # static features in place
         tod = 2.0 * math.pi * ((self.cfg.start_day * self.cfg.steps_per_day + self.t) % self.cfg.steps_per_day) \
             / self.cfg.steps_per_day
         f[:, 0] = math.sin(tod)
         f[:, 1] = math.cos(tod)
-        f[:, 2:6] = np.minimum(self.hist.T, 10.0)
-        f[:, 6:13] = self._static
+        np.minimum(self.hist.T, 10.0, out=f[:, 2:6])
         st = self.status
-        f[:, 13:17] = _EYE4[st]
+        f[:, 13:17] = st[:, None] == _STATUSES
         f[:, 17] = (self.site_alive_count > 0)[self.site]
         f[:, 18] = (np.bincount(self.site, weights=st == ON, minlength=self.n_sites) / self.cells_per_site)[self.site]
         f[:, 19] = self.mask_grid
         f[:, 20] = self.mask_site
-        f[:, 21] = np.minimum(self.load / self.cap, 10.0)
+        f[:, 21] = np.minimum(self._lc, 10.0)
         return f
 
     def action_masks(self) -> np.ndarray:

@@ -73,7 +73,7 @@ class NetworkTwin:
         self.mobility: MobilityModel = mobility if mobility is not None else make_mobility(self.cfg)
         self.demand_model: DemandModel = demand if demand is not None else make_demand(self.cfg)
         ch = self.cfg.channel
-        self.fading = Fading(ch.fading, ch.doppler_hz, ch.rician_k_db)
+        self.fading = Fading(ch.fading, ch.doppler_hz, ch.rician_k_db, seed=self.cfg.seed)
         r = self.cfg.radio
         self.noise_w = float(radio.dbm_to_w(r.noise_per_rb_dbm))  # [W] per RB
         self.max_power_w = radio.dbm_to_w(self.cells.max_power_dbm)  # (n_cells,) [W]

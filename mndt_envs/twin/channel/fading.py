@@ -54,16 +54,19 @@ class Fading:
         n_seq: sequences in the bank.
         length: samples per sequence.
         oversample: samples per ``1/f_d``.
+        seed: seed of the sequence bank, drawn once per scenario (episodes draw each link's
+            sequence, offset and LoS phase from their own generator).
     """
 
     def __init__(self, kind: str, doppler_hz: float, rician_k_db: float = 9.0, *, n_seq: int = 64,
-                 length: int = 8192, oversample: float = 8.0) -> None:
+                 length: int = 8192, oversample: float = 8.0, seed: int = 0) -> None:
         self.kind = kind
         self.doppler_hz = doppler_hz
         k = 10.0 ** (rician_k_db / 10.0) if kind == "rician" else 0.0
         self._los_amp = math.sqrt(k / (k + 1.0))
         self._nlos_amp = math.sqrt(1.0 / (k + 1.0))
         self.n_seq, self.length, self.oversample = n_seq, length, oversample
+        self.seed = seed
         self._bank: np.ndarray | None = None  # (n_seq, length) complex64
         self._seq: np.ndarray | None = None  # (n_cells, n_users) int32 sequence of each link
         self._off: np.ndarray | None = None  # (n_cells, n_users) int32 time offset of each link
@@ -72,13 +75,17 @@ class Fading:
         self.t = 0.0  # [s]
 
     def reset(self, rng: np.random.Generator, shape: tuple[int, int]) -> None:
-        """Draw the bank and each link's sequence, offset and LoS phase for ``shape`` = (n_cells, n_users)."""
+        """Draw each link's sequence, offset and LoS phase for ``shape`` = (n_cells, n_users).
+
+        The sequence bank itself is synthesised once, on the first reset, from ``seed``.
+        """
         self.t = 0.0
         if self.kind == "none":
             return
-        self._bank = jakes_bank(rng, self.n_seq, self.length, self.oversample)
-        p = self._bank.real**2 + self._bank.imag**2
-        self._bank_db = (10.0 * np.log10(np.maximum(p, 1e-12))).astype(np.float32)
+        if self._bank is None:
+            self._bank = jakes_bank(np.random.default_rng([self.seed, 7]), self.n_seq, self.length, self.oversample)
+            p = self._bank.real**2 + self._bank.imag**2
+            self._bank_db = (10.0 * np.log10(np.maximum(p, 1e-12))).astype(np.float32)
         self._los = None
         self._seq = rng.integers(0, self.n_seq, shape, dtype=np.int32)
         self._off = rng.integers(0, self.length, shape, dtype=np.int32)
