@@ -60,8 +60,8 @@ class CellSleepParallelEnv(ParallelEnv):
 
     def _obs(self) -> dict[str, dict[str, np.ndarray]]:
         f = self.core.observation()
-        m = self.core.action_mask
-        return {a: {"observation": f[i], "action_mask": m[i].copy()} for i, a in enumerate(self.possible_agents)}
+        m = self.core.action_mask.copy()  # one copy; each agent gets its row
+        return {a: {"observation": fi, "action_mask": mi} for a, fi, mi in zip(self.possible_agents, f, m)}
 
     def reset(self, seed: int | None = None,
               options: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -82,25 +82,21 @@ class CellSleepParallelEnv(ParallelEnv):
         unknown = [a for a in actions if a not in self._index]
         if unknown:
             raise ValueError(f"actions: unknown agents {unknown[:5]}; agents are cell_0 .. cell_{len(self._index) - 1}")
-        vec = np.empty(self.core.n_cells, dtype=object)
-        for a in self.possible_agents:
-            vec[self._index[a]] = actions[a]
         try:
-            act = np.array(vec.tolist())
+            act = np.array([actions[a] for a in self.possible_agents])  # possible_agents[i] is cell i
         except (TypeError, ValueError) as exc:
             raise ValueError(f"actions: each agent's action must be one integer 0 (on), 1 (sleep), 2 (off): {exc}") \
                 from exc
         out = self.core.step(act)
         obs = self._obs()
-        r = out["agent_rewards"]
-        rewards = {a: float(r[i]) for i, a in enumerate(self.possible_agents)}
+        rewards = dict(zip(self.possible_agents, out["agent_rewards"].tolist()))
         done = bool(out["done"])
-        terms = {a: False for a in self.possible_agents}
-        truncs = {a: done for a in self.possible_agents}
+        terms = dict.fromkeys(self.possible_agents, False)
+        truncs = dict.fromkeys(self.possible_agents, done)
         shared = {"cost": out["cost"], "global_reward": out["reward"], "reward_terms": out["terms"]}
         if done:
             shared["episode_metrics"] = out["episode_metrics"]
-        infos = {a: shared for a in self.possible_agents}
+        infos = dict.fromkeys(self.possible_agents, shared)
         if done:
             self.agents = []
         return obs, rewards, terms, truncs, infos

@@ -222,8 +222,11 @@ class CellSleepConfig:
 
 
 def _csr_mul(m: sp.csr_matrix, x: np.ndarray) -> np.ndarray:
-    """``m @ x`` for a float64 CSR matrix and a float64 vector, or ``(m @ x.T).T`` for a (k, n) stack
-    of vectors (one product per row: faster than scipy's multi-vector kernel, same sums)."""
+    """``m @ x`` for a float64 CSR matrix and a float64 vector, or ``(m @ x.T).T`` for a (k, n) stack.
+
+    Calls scipy's own kernel without the dispatch of ``@``, one product per vector (faster than the
+    multi-vector kernel; the same sums in the same order).
+    """
     if _csr_matvec is None or x.dtype != np.float64:  # pragma: no cover
         return np.asarray(m @ x.T).T
     nr, nc = m.shape
@@ -235,6 +238,19 @@ def _csr_mul(m: sp.csr_matrix, x: np.ndarray) -> np.ndarray:
     for xi, yi in zip(x, y):
         _csr_matvec(nr, nc, m.indptr, m.indices, m.data, xi, yi)
     return y
+
+
+def _csr_rows(indptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Entries of the given (non-empty list of) rows of a CSR structure, concatenated in order.
+
+    Returns:
+        (entries, row lengths, row ends in the concatenation).
+    """
+    start = indptr.take(rows)
+    lens = indptr.take(rows + 1) - start
+    ends = lens.cumsum()
+    ent = (start - (ends - lens)).repeat(lens) + np.arange(ends[-1])
+    return ent, lens, ends
 
 
 # ---------------------------------------------------------------- demand model
@@ -350,8 +366,11 @@ class CellSleepCore:
         np.fill_diagonal(sw, 0.0)
         self.switch_cost_w = sw
         self._static = self._static_features()
-        self._obs_tpl = np.zeros((self.n_cells, N_FEATURES), dtype=np.float32)
-        self._obs_tpl[:, 6:13] = self._static
+        # [W] power of a cell that is not on, by status (on: unused, sleep, off, waking = sleep)
+        self._p_idle_w = np.stack([np.zeros(self.n_cells), self.p_sleep_w, np.zeros(self.n_cells), self.p_sleep_w])
+        self._obs_buf = np.zeros((N_FEATURES, self.n_cells), dtype=np.float32)  # observation workspace
+        self._obs_buf[6:13] = self._static.T
+        self._steps_per_day = self.cfg.steps_per_day
         self.n_steps = c.n_steps
         self.t = 0
         self._reset_state()
@@ -399,14 +418,11 @@ class CellSleepCore:
         self.N = sp.csr_matrix(co.astype(np.float64))  # (n_cells, n_cells) cells sharing a grid (incl. self)
         self.n_cover = np.asarray(cov.sum(axis=0), dtype=np.float64)  # (n_grids,)
         self.cell_n_grids = np.asarray(cov.sum(axis=1), dtype=np.float64)  # (n_cells,)
-        # neighbour pairs (c, c') with c != c', grouped by c, with the diagonal kept as a zero-valued
-        # first entry of every row so that no row is empty (np.add.reduceat needs that)
+        # neighbour pairs (c, c') grouped by c (the rows of N), the diagonal pointing at the last entry
+        # of the workspaces (never ahead) so that no row is empty (np.add.reduceat needs that)
         self.N.sort_indices()
         rows = np.repeat(np.arange(self.n_cells), np.diff(self.N.indptr))
-        cols = np.where(self.N.indices == rows, -1, self.N.indices)  # -1: the diagonal
-        self._n_rows, self._n_cols = rows, np.where(cols < 0, self.n_cells, cols)  # (nnz,); n_cells: diagonal
-        self._n_ptr = self.N.indptr[:-1]
-        self._n_len = np.diff(self.N.indptr)  # (n_cells,) entries per row (>= 1: the diagonal)
+        self._n_cols = np.where(self.N.indices == rows, self.n_cells, self.N.indices)  # (nnz,); n_cells: diagonal
         self._tie = np.arange(self.n_cells) * 1e-9  # deterministic tie-break
         self._prio = np.full(self.n_cells + 1, np.inf)  # workspaces; entry -1 (diagonal): never ahead
         self._give = np.zeros(self.n_cells + 1)
@@ -475,7 +491,8 @@ class CellSleepCore:
         self._day = ((t_h - t0) // 24.0).astype(np.int64)  # (n,) day of the episode
         self._day_f = np.exp(c.day_sigma * rng.standard_normal((int(self._day[-1]) + 1, self.n_grids)))
         self._noise_rng = np.random.default_rng(rng.integers(0, 2**63 - 1))
-        self._d_block = np.empty((0, self.n_grids))  # demand rows computed ahead (one noise row per call)
+        self._z_block = np.empty((0, self.n_grids))  # noise rows drawn ahead (one per call)
+        self._d_block = np.empty((0, self.n_grids))  # the demand rows computed with them
         self._d_k0 = 0  # row of the demand model of the block's first row
         self._d_i = 0  # next row of the block
 
@@ -483,17 +500,23 @@ class CellSleepCore:
         """(n_grids,) demand [bit/s] of row ``k`` (row HISTORY is the episode's first step)."""
         if self._series is not None:
             return self._series[k]
-        if self._d_i >= len(self._d_block) or k != self._d_k0 + self._d_i:
-            # Rows are asked for in sequence, one noise row per call: compute the next _NOISE_BLOCK rows
-            # at once (same noise stream, same element-wise arithmetic as row by row).
+        # Each call uses the next row of the noise stream. Rows are asked for in sequence, so the next
+        # _NOISE_BLOCK rows are computed at once (same stream, same element-wise arithmetic as row by row).
+        sig = self.cfg.noise_sigma
+        i = self._d_i
+        if i >= len(self._z_block):
             kk = np.arange(k, min(k + _NOISE_BLOCK, len(self._day)))  # (b,)
-            sig = self.cfg.noise_sigma
-            noise = np.exp(sig * self._noise_rng.standard_normal((len(kk), self.n_grids)) - 0.5 * sig * sig)
+            self._z_block = self._noise_rng.standard_normal((len(kk), self.n_grids))
+            noise = np.exp(sig * self._z_block - 0.5 * sig * sig)
             prof = self._res[kk, None] + (self._bus[kk] - self._res[kk])[:, None] * self._mix
             self._d_block = self._w * prof * self._day_f[self._day[kk]] * noise  # (b, n_grids)
-            self._d_k0, self._d_i = k, 0
-        self._d_i += 1
-        return self._d_block[self._d_i - 1]
+            self._d_k0, i = k, 0
+        self._d_i = i + 1
+        if k == self._d_k0 + i:
+            return self._d_block[i]
+        noise = np.exp(sig * self._z_block[i] - 0.5 * sig * sig)  # out of sequence: this row alone
+        prof = self._res[k] + (self._bus[k] - self._res[k]) * self._mix
+        return self._w * prof * self._day_f[self._day[k]] * noise
 
     # ---------------------------------------------------------------- episode
     def _reset_state(self) -> None:
@@ -534,10 +557,9 @@ class CellSleepCore:
         (n_cells,) utilisation with every cell on, and the masks. Five sparse products.
         """
         on = self.status == ON
-        onf = on.astype(np.float64)
-        capw = self.cap * onf
-        self._two[0] = capw
-        self._two[1] = onf
+        capw, onf = self._two  # (n_cells,) each: active capacity, 1 where on
+        np.multiply(self.cap, on, out=capw)
+        np.copyto(onf, on)
         denom, n_act = _csr_mul(self.AT, self._two)  # (n_grids,) each: active capacity, active cell count
         self._n_act = n_act  # (n_grids,) active covering cells
         has = denom > 0
@@ -563,28 +585,24 @@ class CellSleepCore:
         if self.cfg.joint_masks and can_leave.any():
             # neighbours leaving together: candidates leave in order of increasing load; a cell may
             # leave only if the spare capacity around it also absorbs every less-loaded candidate
-            # of its neighbourhood (their load, and the spare they no longer offer)
-            # Only the rows of candidates matter (the others cannot leave anyway) and only candidates
-            # can be ahead (prio inf otherwise): gather the candidates' full rows of N (same entries,
-            # same order, so the per-row sums are those of the whole matrix) and sum them row by row.
+            # of its neighbourhood (their load, and the spare they no longer offer). Only the rows of
+            # candidates matter (the others cannot leave anyway): gather their full rows of N (same
+            # entries in the same order, so the same per-row sums as over the whole of N).
             prio, give = self._prio, self._give  # (n_cells + 1,): the last entry stands for the diagonal
             prio[:-1] = np.where(can_leave, self._lc + self._tie, np.inf)
             give[:-1] = load_h + spare
             cand = can_leave.nonzero()[0]  # (k,)
-            lens = self._n_len[cand]  # (k,)
-            ends = lens.cumsum()
-            seg = ends - lens  # start of each candidate's row in the gathered entries
-            ent = (self._n_ptr[cand] - seg).repeat(lens) + np.arange(ends[-1])  # (sum lens,) entries of N
+            ent, lens, ends = _csr_rows(self.N.indptr, cand)
             cols = self._n_cols.take(ent)
-            vals = np.where(prio.take(cols) < prio[cand].repeat(lens), give.take(cols), 0.0)
-            ahead = np.add.reduceat(vals, seg)  # (k,)
-            can_leave[cand] = load_h[cand] + ahead <= neigh_spare[cand] + 1e-9
+            vals = np.where(prio.take(cols) < prio.take(cand).repeat(lens), give.take(cols), 0.0)
+            ahead = np.add.reduceat(vals, ends - lens)  # (k,)
+            can_leave[cand] = load_h.take(cand) + ahead <= neigh_spare.take(cand) + 1e-9
         over = on & (free < 0)
         unmet = (n_act == 0) & pos
         if over.any():
-            unmet |= (_csr_mul(self.AT, over.astype(np.float64))) > 0
+            unmet |= _csr_mul(self.AT, over.astype(np.float64)) > 0
         if unmet.any():
-            self.mask_grid = np.where(on, can_leave, (_csr_mul(self.A, unmet.astype(np.float64))) == 0)
+            self.mask_grid = np.where(on, can_leave, _csr_mul(self.A, unmet.astype(np.float64)) == 0)
         else:  # every grid met: a cell that is not on can stay so
             self.mask_grid = can_leave | ~on
         alive = self.status != OFF
@@ -592,8 +610,7 @@ class CellSleepCore:
         self.mask_site = (self.site_alive_count[self.site] - alive) == 0
         m = self.action_mask
         if self.cfg.hard_constraints:
-            m[:, SLEEP] = self.mask_grid
-            m[:, OFF] = self.mask_grid
+            m[:, SLEEP:OFF + 1] = self.mask_grid[:, None]  # sleep and off
 
     def _blame(self, d: np.ndarray, on: np.ndarray | None = None) -> np.ndarray:
         """(n_cells,) [bit/s] unserved traffic attributed to each cell (sums to the total unserved).
@@ -660,17 +677,19 @@ class CellSleepCore:
         # transitions
         status = self.status
         waking = status == WAKING
-        from_off = (status == OFF) & (a != OFF)
-        new = a.astype(np.int8)
+        logical = a.astype(np.int8)
+        not_off = logical != OFF
+        from_off = (status == OFF) & not_off
+        new = logical
         wl = np.where(waking, self.wake_left - 1, 0)
         if c.wakeup_steps > 0:
             wl = np.where(from_off, c.wakeup_steps, wl)
-            still = (from_off | waking) & (a != OFF) & (wl > 0)
-            new = np.where(still, np.int8(WAKING), new).astype(np.int8)
+            still = (from_off | waking) & not_off & (wl > 0)
+            new = np.where(still, np.int8(WAKING), logical)  # int8
         self.wake_left = np.where(new == WAKING, wl, 0)
-        self.status = new
-        self.logical = a.astype(np.int8)
-        changed = prev_logical != self.logical
+        self.status = new if new is not logical else logical.copy()
+        self.logical = logical
+        changed = prev_logical != logical
         cell_sw = self.switch_cost_w[prev_logical, self.logical]  # (n_cells,) [W]
         # demand and service
         self.t += 1
@@ -684,9 +703,9 @@ class CellSleepCore:
         on = status == ON
         unserved = float(self.no_server.sum() + self.excess.sum())  # [bit/s]
         # power: radio.earth_power_w and radio.site_power_w inlined (same arithmetic), waking = asleep
-        p_out = np.minimum(np.maximum(np.minimum(self._lc, 1.0) * self.p_max_w, 0.0), self.p_max_w)
-        asleep = (status == SLEEP) | (status == WAKING)
-        cell_p = np.where(on, self.p0_w + self.delta_p * p_out, np.where(asleep, self.p_sleep_w, 0.0))  # [W]
+        # (P_out = utilisation · P_max with the utilisation in [0, 1] is already within [0, P_max])
+        p_out = np.minimum(self._lc, 1.0) * self.p_max_w  # (n_cells,) [W]
+        cell_p = np.where(on, self.p0_w + self.delta_p * p_out, self._p_idle_w[status, self._arange])  # [W]
         site_p = (np.bincount(self.site, weights=cell_p, minlength=self.n_sites) + self.bbu_w * alive) \
             * (1.0 + self.aircon)  # (n_sites,) [W]
         total_p = float(site_p.sum())
@@ -766,20 +785,20 @@ class CellSleepCore:
     # ---------------------------------------------------------------- observation
     def observation(self) -> np.ndarray:
         """(n_cells, N_FEATURES) float32 per-cell features (see :data:`FEATURE_NAMES`)."""
-        f = self._obs_tpl.copy()  # static features in place
-        tod = 2.0 * math.pi * ((self.cfg.start_day * self.cfg.steps_per_day + self.t) % self.cfg.steps_per_day) \
-            / self.cfg.steps_per_day
-        f[:, 0] = math.sin(tod)
-        f[:, 1] = math.cos(tod)
-        np.minimum(self.hist.T, 10.0, out=f[:, 2:6])
+        f = self._obs_buf  # (N_FEATURES, n_cells): one contiguous row per feature, static rows filled
+        spd = self._steps_per_day
+        tod = 2.0 * math.pi * ((self.cfg.start_day * spd + self.t) % spd) / spd
+        f[0] = math.sin(tod)
+        f[1] = math.cos(tod)
+        np.minimum(self.hist, 10.0, out=f[2:6])
         st = self.status
-        f[:, 13:17] = st[:, None] == _STATUSES
-        f[:, 17] = (self.site_alive_count > 0)[self.site]
-        f[:, 18] = (np.bincount(self.site, weights=st == ON, minlength=self.n_sites) / self.cells_per_site)[self.site]
-        f[:, 19] = self.mask_grid
-        f[:, 20] = self.mask_site
-        f[:, 21] = np.minimum(self._lc, 10.0)
-        return f
+        f[13:17] = st == _STATUSES[:, None]
+        f[17] = (self.site_alive_count > 0)[self.site]
+        f[18] = (np.bincount(self.site, weights=st == ON, minlength=self.n_sites) / self.cells_per_site)[self.site]
+        f[19] = self.mask_grid
+        f[20] = self.mask_site
+        np.minimum(self._lc, 10.0, out=f[21])
+        return f.T.copy()  # (n_cells, N_FEATURES), C order
 
     def action_masks(self) -> np.ndarray:
         """(n_cells, 3) int8: 1 where the action is legal."""
