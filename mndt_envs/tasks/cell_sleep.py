@@ -366,8 +366,6 @@ class CellSleepCore:
         np.fill_diagonal(sw, 0.0)
         self.switch_cost_w = sw
         self._static = self._static_features()
-        # [W] power of a cell that is not on, by status (on: unused, sleep, off, waking = sleep)
-        self._p_idle_w = np.stack([np.zeros(self.n_cells), self.p_sleep_w, np.zeros(self.n_cells), self.p_sleep_w])
         self._obs_buf = np.zeros((N_FEATURES, self.n_cells), dtype=np.float32)  # observation workspace
         self._obs_buf[6:13] = self._static.T
         self._steps_per_day = self.cfg.steps_per_day
@@ -702,12 +700,11 @@ class CellSleepCore:
         status = self.status
         on = status == ON
         unserved = float(self.no_server.sum() + self.excess.sum())  # [bit/s]
-        # power: radio.earth_power_w and radio.site_power_w inlined (same arithmetic), waking = asleep
-        # (P_out = utilisation · P_max with the utilisation in [0, 1] is already within [0, P_max])
+        # power (EARTH per cell, BBU + air conditioning per site); a waking cell draws sleep power
+        state_e = np.where(status == WAKING, SLEEP, status)
         p_out = np.minimum(self._lc, 1.0) * self.p_max_w  # (n_cells,) [W]
-        cell_p = np.where(on, self.p0_w + self.delta_p * p_out, self._p_idle_w[status, self._arange])  # [W]
-        site_p = (np.bincount(self.site, weights=cell_p, minlength=self.n_sites) + self.bbu_w * alive) \
-            * (1.0 + self.aircon)  # (n_sites,) [W]
+        cell_p = radio.earth_power_w(p_out, state_e, self.p0_w, self.delta_p, self.p_sleep_w, self.p_max_w)  # [W]
+        site_p = radio.site_power_w(cell_p, state_e, self.site, self.n_sites, self.bbu_w, self.aircon)  # [W]
         total_p = float(site_p.sum())
         # always-on reference (same demand)
         util_all = self.util_all  # (n_cells,) utilisation with every cell on
