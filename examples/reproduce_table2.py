@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import time
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ import numpy as np
 
 import mndt_envs  # noqa: F401
 from baselines.resource_allocation import EqualDividing, IgnoreDemands, NearestRandomFair
+from mndt_envs.evaluation import run_episode
 
 PAPER = {  # paper 002, Table II: throughput (x bandwidth), satisfaction ratio
     "PPO-Lagrangian (ours)": (4.61e5, 0.9528),
@@ -33,21 +33,11 @@ PAPER = {  # paper 002, Table II: throughput (x bandwidth), satisfaction ratio
 
 
 def run(env: gym.Env, policy: Any, seeds: list[int]) -> dict[str, float]:
-    thr, sat, cost, secs = [], [], [], []
-    for s in seeds:
-        obs, _ = env.reset(seed=s)
-        t0 = time.perf_counter()
-        done, c = False, 0.0
-        info: dict[str, Any] = {}
-        while not done:
-            act, _ = policy.predict(obs, deterministic=True)
-            obs, _, term, trunc, info = env.step(act)
-            c += info["cost"]
-            done = term or trunc
-        secs.append(time.perf_counter() - t0)
-        thr.append(info["episode_metrics"]["throughput_bw"])
-        sat.append(info["episode_metrics"]["satisfaction_ratio"])
-        cost.append(c)
+    runs = [run_episode(env, policy, s) for s in seeds]
+    thr = [r["metrics"]["throughput_bw"] for r in runs]
+    sat = [r["metrics"]["satisfaction_ratio"] for r in runs]
+    cost = [r["cost"] for r in runs]
+    secs = [r["wall_s"] for r in runs]
     return {"throughput_bw": float(np.mean(thr)), "throughput_std": float(np.std(thr)),
             "satisfaction": float(np.mean(sat)), "satisfaction_min": float(np.min(sat)),
             "episode_cost": float(np.mean(cost)), "s_per_episode": float(np.mean(secs))}

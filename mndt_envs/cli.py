@@ -135,26 +135,18 @@ def evaluate(env_id: str, policy_entry: str, episodes: int, seed: int, kwargs: d
     import gymnasium as gym
     import numpy as np
 
+    from .evaluation import run_episode
+
     env = gym.make(env_id, **kwargs)
     policy = load_entry(policy_entry)(env)
-    rets, costs, steps, times = [], [], [], []
+    runs = [run_episode(env, policy, seed + ep) for ep in range(episodes)]
+    rets = [r["return"] for r in runs]
+    costs = [r["cost"] for r in runs]
+    steps = [r["steps"] for r in runs]
+    times = [r["wall_s"] for r in runs]
     metrics: dict[str, list[float]] = {}
-    for ep in range(episodes):
-        obs, info = env.reset(seed=seed + ep)
-        done, ret, cost, n = False, 0.0, 0.0, 0
-        t0 = time.perf_counter()
-        while not done:
-            action, _ = policy.predict(obs, deterministic=True)
-            obs, r, term, trunc, info = env.step(action)
-            ret += float(r)
-            cost += float(np.sum(info.get("cost", 0.0)))
-            n += 1
-            done = term or trunc
-        times.append(time.perf_counter() - t0)
-        rets.append(ret)
-        costs.append(cost)
-        steps.append(n)
-        for k, v in (info.get("episode_metrics") or {}).items():
+    for r in runs:
+        for k, v in r["metrics"].items():
             if isinstance(v, (int, float, np.floating, np.integer)):
                 metrics.setdefault(k, []).append(float(v))
     env.close()

@@ -844,17 +844,11 @@ class CellSleepCore:
 # ---------------------------------------------------------------- demo
 def run_policy(env: Any, policy: Any, seed: int) -> dict[str, Any]:
     """Run one episode of the single-agent env with ``policy.predict``; per-step series + metrics."""
-    obs, _ = env.reset(seed=seed)
-    rows: dict[str, list[float]] = {"power_w": [], "demand_bps": [], "unserved_bps": [], "cells_on": []}
-    ret = 0.0
-    while True:
-        act, _ = policy.predict(obs, deterministic=True)
-        obs, r, term, trunc, info = env.step(act)
-        ret += float(r)
-        for k in rows:
-            rows[k].append(float(info[k]))
-        if term or trunc:
-            return {"return": ret, "metrics": info["episode_metrics"], **{k: np.array(v) for k, v in rows.items()}}
+    from ..evaluation import run_episode
+
+    r = run_episode(env, policy, seed, record=("power_w", "demand_bps", "unserved_bps", "cells_on"))
+    return {"return": r["return"], "metrics": r["metrics"],
+            **{k: r[k] for k in ("power_w", "demand_bps", "unserved_bps", "cells_on")}}
 
 
 def demo(console: Console, outdir: pathlib.Path) -> None:

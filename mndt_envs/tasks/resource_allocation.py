@@ -661,6 +661,7 @@ def demo(console: Console, outdir: Path) -> None:
     import gymnasium as gym
     from rich.table import Table
 
+    from ..evaluation import run_episode
     from ..registration import load_entry, task
 
     spec = task("resource_allocation")
@@ -670,20 +671,11 @@ def demo(console: Console, outdir: Path) -> None:
     env = gym.make(spec.env_id, scenario="toy", config={"users": {"n_users": 700}})
     for name, entry in spec.baselines.items():
         pol = load_entry(entry)(env)
-        thr, sat, cost = [], [], []
         t0 = time.perf_counter()
-        for ep in range(2):
-            obs, _ = env.reset(seed=ep)
-            done, c = False, 0.0
-            info: dict[str, Any] = {}
-            while not done:
-                act, _ = pol.predict(obs, deterministic=True)
-                obs, _, term, trunc, info = env.step(act)
-                c += info["cost"]
-                done = term or trunc
-            thr.append(info["episode_metrics"]["throughput_bw"])
-            sat.append(info["episode_metrics"]["satisfaction_ratio"])
-            cost.append(c)
+        runs = [run_episode(env, pol, ep) for ep in range(2)]
+        thr = [r["metrics"]["throughput_bw"] for r in runs]
+        sat = [r["metrics"]["satisfaction_ratio"] for r in runs]
+        cost = [r["cost"] for r in runs]
         table.add_row(name, f"{np.mean(thr):.4g}", f"{100 * np.mean(sat):.2f}%", f"{np.mean(cost):.3f}",
                       f"{(time.perf_counter() - t0) / 2:.2f}")
     console.print(table)
