@@ -14,7 +14,7 @@ As in the paper the agent is trained on day 1 (``days=1``) and evaluated on the 
 writes the README table (weekly kWh, % saved vs always-on, unserved traffic, switches) and the
 Fig. 4 analogue (power and traffic over the week)::
 
-    python -m agents.cell_sleep --timesteps 300000 --out docs/img
+    python -m mndt_envs.agents.cell_sleep --timesteps 300000 --out docs/img
 """
 
 from __future__ import annotations
@@ -158,13 +158,15 @@ def render_snapshot(scenario: str, policy: Any, path: pathlib.Path, seed: int = 
     obs, _ = env.reset(seed=seed)
     for _ in range(step):
         obs, *_ = env.step(policy.predict(obs)[0])
-    plt.imsave(path, env.render())
+    frame = env.render()
+    assert isinstance(frame, np.ndarray)
+    plt.imsave(path, frame)
     env.close()
 
 
 def main(argv: list[str] | None = None) -> None:
     """Train on day 1, evaluate agent + baselines on the week, write table, JSON and PNG."""
-    from baselines.cell_sleep import AlwaysOn, LoadThreshold, MinimalCells
+    from mndt_envs.baselines.cell_sleep import AlwaysOn, LoadThreshold, MinimalCells
     from mndt_envs.tasks.cell_sleep import plot_week
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])

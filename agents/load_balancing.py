@@ -9,7 +9,7 @@ team reward (``-std(b) - penalty · over-busy share``).
 Evaluation runs the trained policy and the baselines in ``mndt/LoadBalancing-v0`` on the same seeded
 days (same users and MR data for every policy).
 
-Run: ``.venv/bin/python -m agents.load_balancing --timesteps 200000 --out docs/img``
+Run: ``.venv/bin/python -m mndt_envs.agents.load_balancing --timesteps 200000 --out docs/img``
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ def evaluate(model: Any, seeds: list[int], env_kwargs: dict[str, Any] | None = N
     import gymnasium as gym
 
     import mndt_envs  # noqa: F401
-    from baselines.load_balancing import BDBA, BFDBA, Static
+    from mndt_envs.baselines.load_balancing import BDBA, BFDBA, Static
 
     kw = env_kwargs or DEFAULT_ENV
     pols: list[tuple[str, Any]] = [("static", Static), ("BDBA", BDBA), ("BFDBA", BFDBA),
@@ -112,14 +112,14 @@ def evaluate(model: Any, seeds: list[int], env_kwargs: dict[str, Any] | None = N
         for name, cls in pols:
             env = copy.deepcopy(env0)
             pol = cls(env)
-            obs, done, ret, t = env.unwrapped.core.global_obs(), False, 0.0, []
+            obs, done, ret, t = env.unwrapped.core.global_obs(), False, 0.0, []  # type: ignore[attr-defined]
             info: dict[str, Any] = {}
             while not done:
                 t0 = time.perf_counter()
                 act, _ = pol.predict(obs)
                 t.append(time.perf_counter() - t0)
                 obs, r, term, trunc, info = env.step(act)
-                ret += r
+                ret += float(r)
                 done = term or trunc
             out[name].append({**info["episode_metrics"], "return": ret, "ms_per_period": 1e3 * float(np.median(t))})
     return {name: {k: float(np.mean([r[k] for r in runs])) for k in runs[0]} for name, runs in out.items()}

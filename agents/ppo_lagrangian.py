@@ -19,7 +19,7 @@ association and RBs; it is trained with a safe-RL method (P3O). Here:
   after every rollout ``λ ← max(0, λ + lr_λ (mean episode c − budget))`` (dual ascent).
   The default budget (0.02) leaves a margin below the paper's 5 % (target satisfaction ≥ 95 %).
 
-Run ``python -m agents.ppo_lagrangian --help``; the trained model is saved as an SB3 zip.
+Run ``python -m mndt_envs.agents.ppo_lagrangian --help``; the trained model is saved as an SB3 zip.
 """
 
 from __future__ import annotations
@@ -234,7 +234,10 @@ def train(out: Path, stages: list[tuple[str, str, dict[str, Any], int]] | None =
         if steps <= 0:
             continue
         t0 = time.perf_counter()
-        venv = DummyVecEnv([lambda s=scen, c=cfg: make_env(s, c, lam)])
+        def _factory(s: str = scen, c: dict[str, Any] = cfg) -> gym.Env:
+            return make_env(s, c, lam)
+
+        venv = DummyVecEnv([_factory])
         venv.seed(seed)
         if model is None:
             model = PPO("MlpPolicy", venv, n_steps=200, batch_size=100, n_epochs=10, learning_rate=1e-3,

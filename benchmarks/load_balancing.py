@@ -54,7 +54,7 @@ def main() -> None:
     from rich.table import Table
 
     import mndt_envs  # noqa: F401
-    from baselines.load_balancing import BDBA, BFDBA, estimate_jacobian, jacobian_diagonal, min_norm_solve
+    from mndt_envs.baselines.load_balancing import BDBA, BFDBA, estimate_jacobian, jacobian_diagonal, min_norm_solve
     from mndt_envs.tasks.coverage import mr_rsrp
 
     cfg = {

@@ -42,7 +42,7 @@ SCENARIOS: dict[str, dict[str, Any]] = {
 
 
 def policies() -> list[tuple[str, Any, dict[str, Any]]]:
-    from baselines.load_balancing import BDBA, BFDBA, Static
+    from mndt_envs.baselines.load_balancing import BDBA, BFDBA, Static
 
     return [
         ("static", Static, {}),
@@ -186,7 +186,7 @@ def main() -> None:
             if seed == args.seeds[0]:
                 # before/after maps at the period with the largest static imbalance
                 env_s, env_b = copy.deepcopy(env0), copy.deepcopy(env0)
-                from baselines.load_balancing import BDBA, Static
+                from mndt_envs.baselines.load_balancing import BDBA, Static
 
                 ps, pb = Static(env_s), BDBA(env_b)
                 stat = res["static"][-1]["rows"]

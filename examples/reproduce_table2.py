@@ -6,7 +6,7 @@ episodes of 20 steps on the ``paper`` preset (184 cells, 8,000 users, 2 × 2 km)
 them next to the paper's numbers. Writes ``table2.csv`` and ``table2.md`` under ``--out`` and a
 map of the agent's last step to ``docs/img/resource_allocation_<scenario>.png``.
 
-    python -m agents.ppo_lagrangian              # train (about 14 min on 2 busy cores)
+    python -m mndt_envs.agents.ppo_lagrangian              # train (about 14 min on 2 busy cores)
     python examples/reproduce_table2.py --episodes 3
 """
 
@@ -21,7 +21,7 @@ import gymnasium as gym
 import numpy as np
 
 import mndt_envs  # noqa: F401
-from baselines.resource_allocation import EqualDividing, IgnoreDemands, NearestRandomFair
+from mndt_envs.baselines.resource_allocation import EqualDividing, IgnoreDemands, NearestRandomFair
 from mndt_envs.evaluation import run_episode
 
 PAPER = {  # paper 002, Table II: throughput (x bandwidth), satisfaction ratio
@@ -54,7 +54,7 @@ def main() -> None:
     a = p.parse_args()
     import json
 
-    from agents.ppo_lagrangian import PPOLagrangianAgent
+    from mndt_envs.agents.ppo_lagrangian import PPOLagrangianAgent
 
     env = gym.make("mndt/ResourceAllocation-v0", scenario=a.scenario, config=json.loads(a.config))
     seeds = [1000 + i for i in range(a.episodes)]
@@ -62,7 +62,7 @@ def main() -> None:
     if a.model.exists():
         policies["PPO-Lagrangian (ours)"] = PPOLagrangianAgent(env, a.model)
     else:
-        print(f"no model at {a.model}: run `python -m agents.ppo_lagrangian` first; agent row skipped")
+        print(f"no model at {a.model}: run `python -m mndt_envs.agents.ppo_lagrangian` first; agent row skipped")
     policies["equal dividing"] = EqualDividing(env)
     policies["ignoring demands"] = IgnoreDemands(env)
     policies["nearest BS + random RB + fair power"] = NearestRandomFair(env)

@@ -9,7 +9,7 @@ import mndt_envs  # noqa: F401
 
 
 def test_cell_agents_vecenv_and_masked_training() -> None:
-    from agents.cell_sleep import CellAgentsVecEnv, SharedPolicy, train
+    from mndt_envs.agents.cell_sleep import CellAgentsVecEnv, SharedPolicy, train
     from mndt_envs.parallel.cell_sleep import CellSleepParallelEnv
 
     penv = CellSleepParallelEnv("toy", {"task": {"episode_steps": 3}})
@@ -37,7 +37,7 @@ def test_cell_agents_vecenv_and_masked_training() -> None:
 
 
 def test_antenna_vecenv_team_and_local_rewards_and_training() -> None:
-    from agents.load_balancing import AntennaVecEnv, train
+    from mndt_envs.agents.load_balancing import AntennaVecEnv, train
 
     kw = {"scenario": "toy", "config": {"users": {"n_users": 300}, "task": {"episode_steps": 3}}}
     for reward in ("team", "local"):
@@ -59,8 +59,8 @@ def _ra_env(n_users: int = 60) -> gym.Env:
 
 
 def test_ppo_lagrangian_zero_theta_is_equal_dividing() -> None:
-    from agents.ppo_lagrangian import fractions_from_theta
-    from baselines.resource_allocation import EqualDividing
+    from mndt_envs.agents.ppo_lagrangian import fractions_from_theta
+    from mndt_envs.baselines.resource_allocation import EqualDividing
 
     env = _ra_env()
     env.reset(seed=3)
@@ -74,7 +74,7 @@ def test_ppo_lagrangian_zero_theta_is_equal_dividing() -> None:
 def test_shipped_ppo_lagrangian_agent_runs_and_meets_demand_on_toy() -> None:
     from pathlib import Path
 
-    from agents.ppo_lagrangian import PPOLagrangianAgent
+    from mndt_envs.agents.ppo_lagrangian import PPOLagrangianAgent
 
     shipped = Path(__file__).resolve().parents[1] / "mndt_envs" / "data" / "weights" / "ra_ppo_lagrangian.zip"
     env = _ra_env(200)
@@ -90,7 +90,7 @@ def test_shipped_ppo_lagrangian_agent_runs_and_meets_demand_on_toy() -> None:
 
 
 def test_dual_ascent_raises_lambda_when_the_constraint_is_violated(tmp_path) -> None:
-    from agents.ppo_lagrangian import train
+    from mndt_envs.agents.ppo_lagrangian import train
 
     # a budget of 0 can only be met with every demand satisfied: lambda must grow from 0
     model, log = train(tmp_path / "m.zip", stages=[("toy-dense", "toy", {"users": {"n_users": 700}}, 400)],

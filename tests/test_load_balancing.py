@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from baselines.load_balancing import (
+from mndt_envs.baselines.load_balancing import (
     bdba_step,
     bfdba_step,
     estimate_jacobian,
@@ -268,7 +268,7 @@ def test_bdba_reduces_imbalance_in_env() -> None:
     import gymnasium as gym
 
     import mndt_envs  # noqa: F401
-    from baselines.load_balancing import BDBA, BFDBA, Static
+    from mndt_envs.baselines.load_balancing import BDBA, BFDBA, Static
 
     kw = {"scenario": "toy", "config": {"users": {"n_users": 1500}, "task": {"episode_steps": 6,
                                                                              "mobility": "static"}}}

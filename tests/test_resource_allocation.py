@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import mndt_envs  # noqa: F401 - registers the ids
-from baselines.resource_allocation import EqualDividing, IgnoreDemands, NearestRandomFair
+from mndt_envs.baselines.resource_allocation import EqualDividing, IgnoreDemands, NearestRandomFair
 from mndt_envs.config import ConfigError
 from mndt_envs.parallel.resource_allocation import ResourceAllocationParallelEnv
 from mndt_envs.tasks.resource_allocation import Allocation, ResourceAllocationCore

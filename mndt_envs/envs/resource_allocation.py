@@ -48,7 +48,7 @@ class ResourceAllocationEnv(gym.Env[dict[str, np.ndarray], Any]):
     In either mode ``step`` also accepts an explicit
     :class:`~mndt_envs.tasks.resource_allocation.Allocation` (serving cell, RB and power [W] per
     user), repaired like a direct action; a reference policy that no action mode can express
-    (``baselines.resource_allocation.NearestRandomFair``) queues one with
+    (``mndt_envs.baselines.resource_allocation.NearestRandomFair``) queues one with
     ``env.unwrapped.core.override_next(alloc)``, which replaces the next step's (validated) action.
 
     ## Observation Space

@@ -856,7 +856,7 @@ def demo(console: Console, outdir: pathlib.Path) -> None:
     import gymnasium as gym
     from rich.table import Table
 
-    from baselines.cell_sleep import AlwaysOn, LoadThreshold, MinimalCells
+    from mndt_envs.baselines.cell_sleep import AlwaysOn, LoadThreshold, MinimalCells
 
     kw: dict[str, Any] = {"scenario": "toy", "config": {"task": {"days": 2}}}
     results = {}

@@ -624,7 +624,7 @@ def demo(console: Console, outdir: Path) -> None:
     import gymnasium as gym
     from rich.table import Table
 
-    from baselines.load_balancing import BDBA, BFDBA, Static
+    from mndt_envs.baselines.load_balancing import BDBA, BFDBA, Static
 
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
