@@ -94,6 +94,43 @@ def test_shadow_receives_less_than_los_at_same_distance(tmp_path: Path) -> None:
     np.testing.assert_array_equal(ch2.maps.pg_db, ch.maps.pg_db)
 
 
+def test_diffraction_reaches_the_shadow_of_one_box(tmp_path: Path) -> None:
+    # a mast above the roof: the ground behind the far roof edge is in the geometric shadow, reached
+    # by one roof-edge diffraction only (no reflector behind it); fails when the mesh shares no edges
+    _need_rt()
+    tx = [(TX[0], TX[1], 40.0)]
+    reached = {}
+    for diff in (False, True):
+        cfg = _cfg(_box_osm(tmp_path / "box.osm"), cell_size_m=4.0, max_depth=1, diffraction=diff,
+                   samples_per_tx=50_000)
+        m = RayTracedChannel.from_config(cfg, _cells(tx), use_cache=False).maps
+        xc, yc = m.cell_centres()
+        gx, gy = np.meshgrid(xc, yc)
+        shadow = (gx > BOX[2] + 5) & (gx < 190) & (np.abs(gy - 100) < 12)
+        reached[diff] = m.reached[0][shadow].mean()
+    assert reached[False] == 0.0
+    assert reached[True] > 0.8
+
+
+def test_diffraction_reaches_more_cells_on_the_bundled_city() -> None:
+    _need_rt()
+    from mndt_envs.config import make_config
+    from mndt_envs.twin.geometry import load_city
+
+    cfg0 = make_config("helsinki")
+    city = load_city(cfg0.channel.source, cfg0)
+    i = int(np.argmax(city.heights * (np.asarray([p.area for p in city.buildings]) > 300)))
+    p = city.buildings[i].representative_point()
+    tx = [(p.x, p.y, float(city.heights[i]) + 15.0)]
+    n = {}
+    for diff in (False, True):
+        cfg = cfg0.replace({"channel": {"cell_size_m": 20.0, "samples_per_tx": 100_000, "max_depth": 1,
+                                        "diffraction": diff}})
+        m = RayTracedChannel.from_config(cfg, _cells(tx), city=city, use_cache=False).maps
+        n[diff] = int((m.reached[0] & ~m.indoor).sum())
+    assert n[True] > 1.1 * n[False], n
+
+
 def test_unreached_cells_get_38901_nlos_and_o2i(tmp_path: Path) -> None:
     _need_rt()
     cfg = _cfg(_box_osm(tmp_path / "box.osm"), max_depth=0, diffraction=False, samples_per_tx=200_000)

@@ -8,6 +8,8 @@ from pathlib import Path
 import networkx as nx
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from shapely.geometry import Polygon, box
 
 from mndt_envs.twin import backend
@@ -36,7 +38,7 @@ def _check_closed_outward(v: np.ndarray, f: np.ndarray, volume: float) -> None:
     vol = np.einsum("ij,ij->i", t[:, 0], np.cross(t[:, 1], t[:, 2])).sum() / 6.0
     assert vol == pytest.approx(volume, rel=1e-4)
     # closed: after merging coincident vertices every directed edge has its reverse
-    key = {tuple(p): i for i, p in enumerate(np.round(v, 4).tolist())}
+    key = {tuple(p): i for i, p in enumerate(np.round(v.astype(np.float64), 4).tolist())}
     idx = np.array([[key[tuple(p)] for p in tri] for tri in np.round(t, 4).tolist()])
     edges = {(a, b) for tri in idx for a, b in ((tri[0], tri[1]), (tri[1], tri[2]), (tri[2], tri[0]))}
     assert all((b, a) in edges for a, b in edges)
@@ -51,6 +53,40 @@ def test_extrude_box_is_closed_and_outward() -> None:
     n = np.cross(t[:, 1] - t[:, 0], t[:, 2] - t[:, 0])
     top = np.all(t[:, :, 2] == 15.0, axis=1)
     assert top.any() and np.all(n[top, 2] > 0)
+
+
+def _check_welded(v: np.ndarray, f: np.ndarray) -> None:
+    """Watertight by index (no merging): every directed edge once, with its reverse; no duplicate vertices."""
+    assert len(np.unique(np.round(v, 4), axis=0)) == len(v)
+    directed = [(int(a), int(b)) for tri in f for a, b in ((tri[0], tri[1]), (tri[1], tri[2]), (tri[2], tri[0]))]
+    assert len(set(directed)) == len(directed)  # consistent orientation: no edge twice in one direction
+    edges = set(directed)
+    assert all((b, a) in edges for a, b in edges)  # closed 2-manifold: each edge shared by two faces
+
+
+def test_extrusion_is_welded_so_edges_are_shared() -> None:
+    # a wall quad and the roof must share the roof edge, or Sionna RT finds no diffraction wedge
+    for poly in (box(0, 0, 10, 20), box(0, 0, 30, 30).difference(box(10, 10, 20, 20)),
+                 Polygon([(0, 0), (20, 0), (20, 5), (5, 5), (5, 20), (0, 20)])):
+        v, f = extrude_polygon(poly, 12.0)
+        _check_welded(v, f)
+        n_corners = len(poly.exterior.coords) - 1 + sum(len(r.coords) - 1 for r in poly.interiors)
+        assert len(v) == 2 * n_corners
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.floats(-50, 50), st.floats(-50, 50)), min_size=3, max_size=12),
+       st.floats(1.0, 80.0))
+def test_extrusion_of_random_footprints_is_watertight(pts: list[tuple[float, float]], height: float) -> None:
+    import shapely
+
+    poly = shapely.convex_hull(shapely.MultiPoint(pts)).buffer(0)
+    if poly.geom_type != "Polygon" or poly.area < 1.0:
+        return
+    poly = shapely.simplify(poly, 0.01)
+    v, f = extrude_polygon(poly, height)
+    _check_welded(v, f)
+    _check_closed_outward(v, f, poly.area * height)
 
 
 def test_extrude_with_hole_and_concave() -> None:

@@ -73,7 +73,12 @@ class SceneError(ValueError):
 
 
 def extrude_polygon(poly: Polygon, height: float, base: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
-    """Extrude a footprint into a closed, outward-oriented triangle mesh.
+    """Extrude a footprint into a closed, welded, outward-oriented triangle mesh.
+
+    The mesh is watertight: walls, roof and floor share their vertices, so every edge
+    belongs to exactly two faces wound in opposite directions (a 2-manifold). Sionna RT
+    finds diffraction wedges through this adjacency (Mitsuba's directed-edge table); a
+    mesh whose triangles each own their vertices has no wedge and never diffracts.
 
     Args:
         poly: footprint in the local frame [m]; holes (courtyards) allowed.
@@ -89,47 +94,60 @@ def extrude_polygon(poly: Polygon, height: float, base: float = 0.0) -> tuple[np
 
     if height <= base:
         raise SceneError(f"building height {height} m must be above its base {base} m")
-    poly = orient(poly, 1.0)  # exterior CCW, holes CW
-    verts: list[np.ndarray] = []
-    faces: list[np.ndarray] = []
-    n0 = 0
-    # walls: for an edge a→b of a CCW exterior (or CW hole), (a0, b0, b1) has outward normal
+    poly = orient(shapely.remove_repeated_points(poly, 1e-3), 1.0)  # exterior CCW, holes CW
+    rings: list[np.ndarray] = []
     for ring in [poly.exterior, *poly.interiors]:
         xy = np.asarray(ring.coords, dtype=np.float64)[:-1]
-        if len(xy) < 3:
-            continue
-        nxt = np.roll(xy, -1, axis=0)
-        k = len(xy)
-        a0 = np.column_stack([xy, np.full(k, base)])
-        b0 = np.column_stack([nxt, np.full(k, base)])
-        b1 = np.column_stack([nxt, np.full(k, height)])
-        a1 = np.column_stack([xy, np.full(k, height)])
-        v = np.stack([a0, b0, b1, a1], axis=1).reshape(-1, 3)  # 4 per edge
-        idx = n0 + 4 * np.arange(k)[:, None]
-        f = np.concatenate([idx + np.array([0, 1, 2]), idx + np.array([0, 2, 3])])
-        verts.append(v)
-        faces.append(f)
-        n0 += len(v)
-    # roof and floor
-    tris = shapely.constrained_delaunay_triangles(poly)
-    tri_xy = [np.asarray(t.exterior.coords)[:3] for t in tris.geoms]
-    if tri_xy:
-        t = np.asarray(tri_xy)  # (n, 3, 2)
-        # make every triangle CCW seen from above
-        e1, e2 = t[:, 1] - t[:, 0], t[:, 2] - t[:, 0]
-        cross = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
-        t[cross < 0] = t[cross < 0][:, ::-1]
-        t = t[np.abs(cross) > 1e-12]
-        m = len(t)
-        roof = np.concatenate([t, np.full((m, 3, 1), height)], axis=2).reshape(-1, 3)
-        floor = np.concatenate([t[:, ::-1], np.full((m, 3, 1), base)], axis=2).reshape(-1, 3)
-        for v in (roof, floor):
-            verts.append(v)
-            faces.append(n0 + np.arange(len(v)).reshape(-1, 3))
-            n0 += len(v)
-    if not verts:
+        if len(xy) >= 3:
+            rings.append(xy)
+    if not rings:
         return np.zeros((0, 3), np.float32), np.zeros((0, 3), np.int32)
-    return np.concatenate(verts).astype(np.float32), np.concatenate(faces).astype(np.int32)
+    xy_all = np.concatenate(rings)  # one footprint vertex per ring corner
+    n = len(xy_all)
+    # vertex i (bottom) and n + i (top) of footprint corner i
+    verts = np.concatenate([np.column_stack([xy_all, np.full(n, base)]),
+                            np.column_stack([xy_all, np.full(n, height)])])
+    faces: list[np.ndarray] = []
+    start = 0
+    for xy in rings:
+        k = len(xy)
+        a = start + np.arange(k)
+        b = start + (np.arange(k) + 1) % k
+        # for an edge a→b of a CCW exterior (or CW hole), (a0, b0, b1) has the outward normal
+        faces.append(np.column_stack([a, b, b + n]))
+        faces.append(np.column_stack([a, b + n, a + n]))
+        start += k
+    # roof and floor: constrained Delaunay triangles of the footprint, mapped onto its corners
+    index = {(round(x, 6), round(y, 6)): i for i, (x, y) in enumerate(xy_all.tolist())}
+    tris = shapely.constrained_delaunay_triangles(poly)
+    tri_xy = np.asarray([np.asarray(t.exterior.coords)[:3] for t in tris.geoms]).reshape(-1, 3, 2)
+    if len(tri_xy):
+        e1, e2 = tri_xy[:, 1] - tri_xy[:, 0], tri_xy[:, 2] - tri_xy[:, 0]
+        cross = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
+        tri_xy = tri_xy[np.abs(cross) > 1e-9]
+        cross = cross[np.abs(cross) > 1e-9]
+        tri_xy[cross < 0] = tri_xy[cross < 0][:, ::-1]  # CCW seen from above
+        extra: list[tuple[float, float]] = []
+        idx = np.empty(tri_xy.shape[:2], dtype=np.int64)
+        for t, tri in enumerate(tri_xy.tolist()):
+            for c, (x, y) in enumerate(tri):
+                j = index.get((round(x, 6), round(y, 6)))
+                if j is None:  # a point that is no corner (not expected from a CDT): its own vertex
+                    j = index[(round(x, 6), round(y, 6))] = n + n + len(extra)
+                    extra.append((x, y))
+                idx[t, c] = j
+        if extra:
+            # extra point e: bottom copy at 2n + e, top copy at 2n + m + e
+            ex = np.asarray(extra)
+            m = len(ex)
+            verts = np.concatenate([verts, np.column_stack([ex, np.full(m, base)]),
+                                    np.column_stack([ex, np.full(m, height)])])
+            bottom, top = idx, np.where(idx < n, idx + n, idx + m)
+        else:
+            bottom, top = idx, idx + n
+        faces.append(top)  # roof, normal +z
+        faces.append(bottom[:, ::-1])  # floor, normal -z
+    return verts.astype(np.float32), np.concatenate(faces).astype(np.int32)
 
 
 def write_ply(path: str | os.PathLike[str], vertices: np.ndarray, faces: np.ndarray) -> None:

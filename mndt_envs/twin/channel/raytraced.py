@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 
 __all__ = ["RadioMaps", "RayTracedChannel", "build_radio_maps", "mean_o2i_db", "RT_FORMAT"]
 
-RT_FORMAT = "rt-2"  # bump when the stored maps change meaning
+RT_FORMAT = "rt-3"  # bump when the stored maps change meaning (rt-3: welded meshes)
 MEAN_INDOOR_DISTANCE_M = 25.0 / 3.0  # [m] E[min(U(0,25), U(0,25))], 38.901 §7.4.3.1
 UMA_MIN_HEIGHT_M = 15.0  # [m] macro sites above this use UMa (as the statistical channel)
 _TX_BATCH = 16  # transmitters per solver call (progress granularity)
