@@ -16,8 +16,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import types
+import typing
 from dataclasses import dataclass, field, fields, is_dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
+
+import numpy as np
 
 __all__ = [
     "ConfigError",
@@ -67,6 +71,106 @@ def _check_int(section: str, name: str, value: Any, lo: int, hi: int | None = No
     _check_range(section, name, value, lo, hi)
 
 
+def _type_name(tp: Any) -> str:
+    if tp is type(None):
+        return "None"
+    origin = get_origin(tp)
+    if origin in (Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in get_args(tp))
+    if origin is tuple:
+        return "a list of " + " or ".join(sorted({_type_name(a) for a in get_args(tp) if a is not Ellipsis}))
+    return {bool: "a boolean (true/false)", int: "an integer", float: "a number", str: "a string"}.get(
+        tp, getattr(tp, "__name__", str(tp)))
+
+
+_NO = object()
+
+
+def _coerce(value: Any, tp: Any) -> Any:
+    """``value`` as type ``tp`` if it is one (ints widen to floats, lists to tuples), else ``_NO``."""
+    if tp is Any or tp is typing.Any:
+        return value
+    if tp is type(None):
+        return None if value is None else _NO
+    origin = get_origin(tp)
+    if origin in (Union, types.UnionType):
+        for a in get_args(tp):
+            v = _coerce(value, a)
+            if v is not _NO:
+                return v
+        return _NO
+    if tp is bool:
+        return bool(value) if isinstance(value, (bool, np.bool_)) else _NO
+    if isinstance(value, (bool, np.bool_)):
+        return _NO  # a boolean is never a number or a string here
+    if tp is int:
+        return int(value) if isinstance(value, (int, np.integer)) else _NO
+    if tp is float:
+        return float(value) if isinstance(value, (int, float, np.integer, np.floating)) else _NO
+    if tp is str:
+        return value if isinstance(value, str) else _NO
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            return _NO
+        args = [a for a in get_args(tp) if a is not Ellipsis]
+        if not args:
+            return tuple(value)
+        out = []
+        for item in value:
+            v = _NO
+            for a in args:
+                v = _coerce(item, a)
+                if v is not _NO:
+                    break
+            if v is _NO:
+                return _NO
+            out.append(v)
+        return tuple(out)
+    if isinstance(tp, type):
+        return value if isinstance(value, tp) else _NO
+    return value
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    h = _HINTS.get(cls)
+    if h is None:
+        try:
+            h = get_type_hints(cls)
+        except Exception:  # noqa: BLE001 - unresolvable annotations: no type check for that class
+            h = {}
+        _HINTS[cls] = h
+    return h
+
+
+def _typed(cls: type, where: str, name: str, value: Any) -> Any:
+    """``value`` checked (and normalised) against the annotation of field ``name`` of ``cls``.
+
+    Raises:
+        ConfigError: naming ``where.name``, the value and the expected type.
+    """
+    tp = _hints(cls).get(name)
+    if tp is None or (isinstance(tp, type) and is_dataclass(tp)):
+        return value
+    v = _coerce(value, tp)
+    if v is _NO:
+        raise ConfigError(f"{where}.{name} = {value!r}: expected {_type_name(tp)}, got {type(value).__name__}")
+    return v
+
+
+def _check_types(obj: Any, section: str) -> None:
+    """Type-check every field of a config dataclass instance (frozen: normalised in place)."""
+    for f in fields(obj):
+        cur = getattr(obj, f.name)
+        if is_dataclass(cur) and not isinstance(cur, type):
+            continue
+        v = _typed(type(obj), section, f.name, cur)
+        if v is not cur:
+            object.__setattr__(obj, f.name, v)
+
+
 @dataclass(frozen=True)
 class RadioConfig:
     """Radio parameters shared by every cell (SPEC §2)."""
@@ -83,8 +187,9 @@ class RadioConfig:
 
     def __post_init__(self) -> None:
         s = "radio"
+        _check_types(self, s)
         _check_range(s, "carrier_ghz", self.carrier_ghz, 0.5, 100.0)
-        _check_range(s, "rb_bandwidth_hz", self.rb_bandwidth_hz, 0.0, 1e9, lo_open=True)
+        _check_range(s, "rb_bandwidth_hz", self.rb_bandwidth_hz, 1e3, 1e8)  # LTE 180 kHz .. NR 960 kHz SCS
         _check_int(s, "n_rb", self.n_rb, 1, 10_000)
         _check_range(s, "noise_psd_dbm_hz", self.noise_psd_dbm_hz, -220.0, -100.0)
         _check_range(s, "noise_figure_db", self.noise_figure_db, 0.0, 30.0)
@@ -108,7 +213,8 @@ class SitesConfig:
 
     ``layout``: ``"hex"`` (macro sites on a hexagonal grid), ``"random"`` (macro sites
     uniformly at random), ``"csv"`` (``csv_path`` with ``lat, lon, height, azimuth``
-    columns), ``"rooftop"`` (on the city's buildings; needs an OSM channel source).
+    columns), ``"rooftop"`` (on the city's buildings; needs an OSM channel source; antennas
+    ``mast_above_roof_m`` above the roof; ``n_sites = 0`` derives the count from the area and ``isd_m``).
     """
 
     layout: str = "hex"
@@ -116,6 +222,7 @@ class SitesConfig:
     sectors: int = 3  # cells per macro site (1 = omni)
     isd_m: float = 350.0  # [m] inter-site distance on the hex grid
     macro_height_m: float = 25.0  # [m]
+    mast_above_roof_m: float = 15.0  # [m] rooftop layout: antenna height above the roof it stands on
     macro_power_dbm: float = 43.0  # [dBm] max transmit power of a macro cell
     macro_tilt_deg: float = 8.0  # [deg] downtilt (mechanical + electrical)
     macro_kind: str = "macro"  # EARTH power-model class of macro cells
@@ -131,6 +238,7 @@ class SitesConfig:
 
     def __post_init__(self) -> None:
         s = "sites"
+        _check_types(self, s)
         _check_range(s, "bbu_power_w", self.bbu_power_w, 0.0, 10_000.0)
         _check_range(s, "aircon_factor", self.aircon_factor, 0.0, 2.0)
         _check_choice(s, "layout", self.layout, SITE_LAYOUTS)
@@ -138,6 +246,7 @@ class SitesConfig:
         _check_int(s, "sectors", self.sectors, 1, 6)
         _check_range(s, "isd_m", self.isd_m, 10.0, 100_000.0)
         _check_range(s, "macro_height_m", self.macro_height_m, 1.0, 300.0)
+        _check_range(s, "mast_above_roof_m", self.mast_above_roof_m, 0.5, 100.0)
         _check_range(s, "macro_power_dbm", self.macro_power_dbm, -10.0, 60.0)
         _check_range(s, "macro_tilt_deg", self.macro_tilt_deg, -20.0, 45.0)
         _check_choice(s, "macro_kind", self.macro_kind, ("macro", "micro", "pico"))
@@ -167,6 +276,7 @@ class UsersConfig:
 
     def __post_init__(self) -> None:
         s = "users"
+        _check_types(self, s)
         _check_int(s, "n_users", self.n_users, 1, 10_000_000)
         _check_choice(s, "mobility", self.mobility, ("straight", "static", "road"))
         _check_range(s, "speed_min_mps", self.speed_min_mps, 0.0, 100.0)
@@ -194,6 +304,7 @@ class TrafficConfig:
 
     def __post_init__(self) -> None:
         s = "traffic"
+        _check_types(self, s)
         _check_choice(s, "model", self.model, ("uniform", "lstm"))
         _check_range(s, "max_demand_rb_s", self.max_demand_rb_s, 0.0, 1e6)
 
@@ -213,15 +324,17 @@ class ChannelConfig:
     doppler_hz: float = 10.0  # [Hz] max Doppler of the Jakes time correlation
     # ray tracing (model="raytraced")
     source: str = ""  # "" | path to .osm | "bundled:helsinki" | "sionna:<scene>"
-    cell_size_m: float = 5.0  # [m] radio-map resolution
+    cell_size_m: float | None = None  # [m] radio-map resolution; None: 5 m up to 1 km^2 of area, 10 m above
     max_depth: int = 3  # ray interactions
-    samples_per_tx: int = 1_000_000  # rays per transmitter
+    samples_per_tx: int | None = None  # rays per transmitter; None: sized to the map (raytraced.ray_budget)
+    scattering_coefficient: float = 0.0  # diffuse reflection of the buildings' ITU materials (0 = off), in [0, 1]
     diffraction: bool = True
     refraction: bool = False
     default_building_height_m: float = 12.0  # [m] when OSM has neither height nor levels
 
     def __post_init__(self) -> None:
         s = "channel"
+        _check_types(self, s)
         _check_choice(s, "model", self.model, ("statistical", "raytraced"))
         _check_choice(s, "scenario", self.scenario, ("auto", "uma", "umi"))
         _check_range(s, "shadow_grid_m", self.shadow_grid_m, 1.0, 1000.0)
@@ -230,9 +343,12 @@ class ChannelConfig:
         _check_choice(s, "fading", self.fading, ("none", "rayleigh", "rician"))
         _check_range(s, "rician_k_db", self.rician_k_db, -20.0, 40.0)
         _check_range(s, "doppler_hz", self.doppler_hz, 0.0, 10_000.0)
-        _check_range(s, "cell_size_m", self.cell_size_m, 0.0, 1000.0, lo_open=True)
+        if self.cell_size_m is not None:
+            _check_range(s, "cell_size_m", self.cell_size_m, 0.1, 1000.0)
         _check_int(s, "max_depth", self.max_depth, 0, 20)
-        _check_int(s, "samples_per_tx", self.samples_per_tx, 1, 10**9)
+        if self.samples_per_tx is not None:
+            _check_int(s, "samples_per_tx", self.samples_per_tx, 1, 10**9)
+        _check_range(s, "scattering_coefficient", self.scattering_coefficient, 0.0, 1.0)
         _check_range(s, "default_building_height_m", self.default_building_height_m, 1.0, 500.0)
         if self.model == "raytraced" and not self.source:
             raise ConfigError(
@@ -256,6 +372,11 @@ class ScenarioConfig:
     channel: ChannelConfig = field(default_factory=ChannelConfig)
 
     def __post_init__(self) -> None:
+        _check_types(self, "scenario")
+        for sub, cls in (("radio", RadioConfig), ("sites", SitesConfig), ("users", UsersConfig),
+                         ("traffic", TrafficConfig), ("channel", ChannelConfig)):
+            if not isinstance(getattr(self, sub), cls):
+                raise ConfigError(f"{sub} = {getattr(self, sub)!r}: expected a dict of {sub} fields")
         _check_int("scenario", "seed", self.seed, 0, 2**63 - 1)
         _check_range("scenario", "width_m", self.width_m, 10.0, 100_000.0)
         _check_range("scenario", "height_m", self.height_m, 10.0, 100_000.0)
@@ -300,6 +421,7 @@ def _apply(cfg: T, overrides: dict[str, Any], where: str) -> T:
             else:
                 changes[key] = _apply(current, value, key if where == "scenario" else f"{where}.{key}")
         else:
+            value = _typed(type(cfg), where, key, value)
             if isinstance(current, tuple) and isinstance(value, list):
                 value = tuple(value)
             changes[key] = value
@@ -342,7 +464,7 @@ PRESETS: dict[str, ScenarioConfig] = {
         width_m=1000.0,
         height_m=1000.0,
         radio=RadioConfig(n_rb=50, carrier_ghz=3.5),
-        sites=SitesConfig(layout="rooftop", n_sites=6, sectors=3, macro_height_m=5.0, macro_power_dbm=43.0),
+        sites=SitesConfig(layout="rooftop", n_sites=0, sectors=3, macro_power_dbm=43.0),  # n_sites 0: from isd_m
         users=UsersConfig(n_users=500, mobility="road"),
         channel=ChannelConfig(model="raytraced", source="bundled:helsinki"),
     ),
@@ -377,7 +499,7 @@ def split_config(config: dict[str, Any] | None) -> tuple[dict[str, Any], dict[st
     if not isinstance(config, dict):
         raise ConfigError(f"config = {config!r}: expected a dict of overrides")
     rest = dict(config)
-    task = rest.pop("task", {}) or {}
+    task = rest.pop("task", {})
     if not isinstance(task, dict):
         raise ConfigError(f"config['task'] = {task!r}: expected a dict of task parameters")
     return rest, task
