@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 export OPENBLAS_NUM_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: demo test lint typecheck unit bench install clean
+.PHONY: demo test lint typecheck unit bench install clean wheel
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -35,6 +35,11 @@ test: lint typecheck unit
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/twin_kpis.py
+
+# a wheel of mndt_envs under dist/ (install it with `pip install dist/mndt_envs-*.whl` after torch)
+wheel: $(STAMP)
+	$(BIN)/pip wheel --no-deps --no-build-isolation -q -w dist .
+	@ls -1 dist/mndt_envs-*.whl
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache

@@ -8,6 +8,7 @@ import json
 import platform
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -130,8 +131,12 @@ def demo(
     console.print(f"[green]demo done in {time.perf_counter() - t0:.1f} s; outputs under {out}[/]")
 
 
-def evaluate(env_id: str, policy_entry: str, episodes: int, seed: int, kwargs: dict[str, Any]) -> dict[str, float]:
-    """Run ``episodes`` seeded episodes of a baseline on an env; mean return, cost and episode metrics."""
+def evaluate(env_id: str, policy_entry: str, episodes: int, seed: int, kwargs: dict[str, Any],
+             on_episode: Callable[[], None] | None = None) -> dict[str, float]:
+    """Run ``episodes`` seeded episodes of a baseline on an env; mean return, cost and episode metrics.
+
+    ``on_episode`` is called after every episode (progress display).
+    """
     import gymnasium as gym
     import numpy as np
 
@@ -139,7 +144,11 @@ def evaluate(env_id: str, policy_entry: str, episodes: int, seed: int, kwargs: d
 
     env = gym.make(env_id, **kwargs)
     policy = load_entry(policy_entry)(env)
-    runs = [run_episode(env, policy, seed + ep) for ep in range(episodes)]
+    runs = []
+    for ep in range(episodes):
+        runs.append(run_episode(env, policy, seed + ep))
+        if on_episode is not None:
+            on_episode()
     rets = [r["return"] for r in runs]
     costs = [r["cost"] for r in runs]
     steps = [r["steps"] for r in runs]
@@ -164,8 +173,23 @@ def compare(
     config: str = typer.Option("{}", help="JSON config overrides passed to every env."),
     tasks: str = typer.Option("all", help="Comma-separated task names, or 'all'."),
     out: Path = typer.Option(Path("runs/compare"), help="Output directory for CSV and plots."),
+    fmt: str | None = typer.Option(None, "--format", help="Output format: table | markdown | csv "
+                                   "(default: table in a terminal, markdown when piped)."),
 ) -> None:
-    """Evaluate every registered baseline on every env; print a table, write CSV and a plot."""
+    """Evaluate every registered baseline on every env; print a table, write CSV and a plot.
+
+    The tables have one row per metric and one column per policy (readable at 80 columns);
+    ``compare.csv`` and ``compare.png`` (return, cost and the task's key metrics) go to ``--out``.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .cli_output import FORMATS, default_format, plot_compare, render_results
+
+    fmt = fmt or default_format()
+    if fmt not in FORMATS:
+        raise typer.BadParameter(f"--format {fmt!r}: allowed values are {', '.join(FORMATS)}")
+    # results go to stdout in the chosen format; progress and file notes to stderr
+    log = Console(stderr=True)
     try:
         overrides = json.loads(config)
     except json.JSONDecodeError as exc:
@@ -176,55 +200,33 @@ def compare(
     if unknown:
         raise typer.BadParameter(f"unknown task(s) {sorted(unknown)}; known: {[x.name for x in TASKS]}")
     rows: list[dict[str, Any]] = []
-    for spec in TASKS:
-        if spec.name not in wanted:
-            continue
-        for name, entry in spec.baselines.items():
-            with console.status(f"{spec.env_id} / {name}: {episodes} episodes ..."):
-                res = evaluate(spec.env_id, entry, episodes, seed, {"scenario": scenario, "config": overrides})
+    jobs = [(spec, name, entry) for spec in TASKS if spec.name in wanted for name, entry in spec.baselines.items()]
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=log, transient=True) as bar:
+        todo = bar.add_task("episodes", total=len(jobs) * episodes)
+        for spec, name, entry in jobs:
+            bar.update(todo, description=f"{spec.name} / {name}")
+            t_job = time.perf_counter()
+            res = evaluate(spec.env_id, entry, episodes, seed, {"scenario": scenario, "config": overrides},
+                           on_episode=lambda: bar.advance(todo))
             rows.append({"task": spec.name, "baseline": name, **res})
-            console.print(f"{spec.name:>20} {name:>22}  return {res['return']:.4g}  cost {res['cost']:.4g}")
+            log.print(f"{spec.name} / {name}: return {res['return']:.4g}, cost {res['cost']:.4g} "
+                      f"({time.perf_counter() - t_job:.1f} s)", highlight=False)
+    titles = {spec.name: f"{spec.env_id} on '{scenario}' ({episodes} episode{'s' * (episodes > 1)} each)"
+              for spec in TASKS}
+    render_results(rows, fmt, titles, console)
     keys: list[str] = []
     for r in rows:
         keys += [k for k in r if k not in keys]
-    for spec in TASKS:
-        sub = [r for r in rows if r["task"] == spec.name]
-        if not sub:
-            continue
-        cols = [k for k in keys if k != "task" and any(k in r for r in sub)]
-        table = Table(title=f"{spec.env_id} on '{scenario}' ({episodes} episodes each)")
-        for k in cols:
-            table.add_column(k.replace("_", " "), justify="left" if k == "baseline" else "right")
-        for r in sub:
-            table.add_row(*[f"{r[k]:.4g}" if isinstance(r.get(k), float) else str(r.get(k, "")) for k in cols])
-        console.print(table)
     csv_path = out / "compare.csv"
     with csv_path.open("w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=keys)
         w.writeheader()
         w.writerows(rows)
     if rows:
-        _plot_compare(rows, out / "compare.png")
-    console.print(f"wrote {csv_path}" + (f" and {out / 'compare.png'}" if rows else " (no baselines registered)"))
-
-
-def _plot_compare(rows: list[dict[str, Any]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    tasks = sorted({r["task"] for r in rows})
-    fig, axes = plt.subplots(1, len(tasks), figsize=(4.5 * len(tasks), 3.5), squeeze=False)
-    for ax, task in zip(axes[0], tasks):
-        sub = [r for r in rows if r["task"] == task]
-        ax.bar([r["baseline"] for r in sub], [r["return"] for r in sub], yerr=[r["return_std"] for r in sub])
-        ax.set_title(task)
-        ax.set_ylabel("mean episode return")
-        ax.tick_params(axis="x", rotation=30)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+        plot_compare(rows, out / "compare.png")
+    log.print(f"wrote {csv_path}" + (f" and {out / 'compare.png'}" if rows else " (no baselines registered)"),
+              highlight=False)
 
 
 def main() -> None:

@@ -41,3 +41,44 @@ def test_compare_writes_a_row_per_baseline(tmp_path) -> None:
     ret = {r["baseline"]: float(r["return"]) for r in rows}
     assert ret["bdba"] > ret["static"] and ret["bfdba"] > ret["static"]  # balancing beats doing nothing
     assert (tmp_path / "compare.png").stat().st_size > 5_000
+
+
+def test_compare_formats_fit_80_columns(tmp_path) -> None:
+    import csv
+    import io
+
+    args = ["compare", "--tasks", "cell_sleep", "--episodes", "1", "--out", str(tmp_path),
+            "--config", '{"task": {"episode_steps": 3}}']
+    res = runner.invoke(app, args + ["--format", "markdown"])
+    assert res.exit_code == 0, res.output
+    table = [ln for ln in res.stdout.splitlines() if ln.startswith("|")]
+    assert table[0].split("|")[1:-1] == [" metric ", " always_on ", " min_cells ", " load_threshold "]
+    assert any(ln.startswith("| saved pct |") for ln in table)  # the task's key metric is a row
+    assert max(len(ln) for ln in res.stdout.splitlines()) <= 80
+    res = runner.invoke(app, args + ["--format", "csv"])
+    assert res.exit_code == 0, res.output
+    rows = list(csv.DictReader(io.StringIO(res.stdout)))
+    assert [r["baseline"] for r in rows] == ["always_on", "min_cells", "load_threshold"]
+    assert float(rows[1]["saved_pct"]) > 0.0  # minimal cells saves energy
+    res = runner.invoke(app, args + ["--format", "html"])
+    assert res.exit_code != 0 and "table, markdown, csv" in res.output
+
+
+def test_compare_output_is_markdown_when_piped(tmp_path) -> None:
+    # CliRunner's stdout is not a terminal: the default is Markdown, never a rich table cut to '…'
+    res = runner.invoke(app, ["compare", "--tasks", "cell_sleep", "--episodes", "1", "--out", str(tmp_path),
+                              "--config", '{"task": {"episode_steps": 2}}'])
+    assert res.exit_code == 0, res.output
+    assert "### mndt/CellSleep-v0" in res.stdout and "…" not in res.stdout
+
+
+def test_split_columns_keeps_every_group_within_width() -> None:
+    from mndt_envs.cli_output import split_columns
+
+    header = ["metric"] + [f"policy_{i:02d}_long_name" for i in range(7)]
+    body = [["mean std busy"] + ["-1.234e+05"] * 7]
+    groups = split_columns(header, body, width=80)
+    assert sorted(j for g in groups for j in g) == list(range(1, 8))
+    widths = [max(len(header[j]), len(body[0][j])) + 3 for j in range(8)]
+    assert all(widths[0] + 1 + sum(widths[j] for j in g) <= 80 for g in groups)
+    assert len(groups) > 1
