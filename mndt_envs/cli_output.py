@@ -137,8 +137,8 @@ def render_results(rows: Sequence[dict[str, Any]], fmt: str, titles: dict[str, s
             t = Table(title=title, title_justify="left")
             for j in [0] + group:
                 t.add_column(header[j], justify="left" if j == 0 else "right", overflow="fold")
-            for r in body:
-                t.add_row(*[r[j] for j in [0] + group])
+            for line in body:
+                t.add_row(*[line[j] for j in [0] + group])
             console.print(t)
 
 
