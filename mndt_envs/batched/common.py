@@ -1,0 +1,63 @@
+"""What the batched cores share: per-episode seeding and the batched step result.
+
+Seeding contract (the same as Gymnasium's ``SyncVectorEnv``): a batch of ``N`` episodes reset
+with seed ``s`` gives episode ``i`` the generator ``numpy.random.default_rng(s + i)``, which is
+exactly the generator of the single env reset with ``env.reset(seed=s + i)``. Every later
+(auto)reset of slot ``i`` continues that generator, as the single env's ``reset()`` without a seed
+does. So episode ``i`` of a batch seeded ``s`` and the single env seeded ``s + i`` draw the same
+users, demand and fading and, under the same actions, give the same rollout (the tests check it).
+``seed=None`` draws ``N`` fresh seeds from the operating system's entropy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..tasks.contract import StepResult  # batched: every field with a leading dimension N
+
+__all__ = ["StepResult", "batch_result", "episode_seeds", "make_generators", "check_rows"]
+
+
+def episode_seeds(seed: int | Sequence[int] | None, n: int) -> list[int]:
+    """Per-episode integer seeds: ``seed + i`` for an int, the list itself for a sequence, fresh for None."""
+    if seed is None:
+        return [int(x) for x in np.random.SeedSequence().generate_state(n, dtype=np.uint64) >> np.uint64(1)]
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+        if seed < 0:
+            raise ValueError(f"seed = {seed!r}: must be a non-negative integer (or None)")
+        return [int(seed) + i for i in range(n)]
+    seeds = [int(s) for s in seed]  # type: ignore[union-attr]
+    if len(seeds) != n:
+        raise ValueError(f"seed: {len(seeds)} seeds given for {n} episodes; give one int, {n} ints or None")
+    return seeds
+
+
+def make_generators(seeds: Sequence[int]) -> list[np.random.Generator]:
+    """One ``numpy.random.default_rng(seed)`` per episode (what ``gymnasium.Env.reset(seed=...)`` builds)."""
+    return [np.random.default_rng(s) for s in seeds]
+
+
+def check_rows(rows: Any, n: int) -> np.ndarray:
+    """Episode rows to act on as a (n,) bool mask (``None`` = all; a bool mask or a list of indices)."""
+    if rows is None:
+        return np.ones(n, dtype=bool)
+    r = np.asarray(rows)
+    if r.dtype == np.bool_:
+        if r.shape != (n,):
+            raise ValueError(f"rows: boolean mask of shape {r.shape}, expected ({n},)")
+        return r
+    if r.dtype.kind not in "iu" or (r.size and (r.min() < 0 or r.max() >= n)):
+        raise ValueError(f"rows: expected episode indices in [0, {n}) or a ({n},) bool mask, got {rows!r}")
+    m = np.zeros(n, dtype=bool)
+    m[r] = True
+    return m
+
+
+def batch_result(**fields: Any) -> StepResult:
+    """A :class:`StepResult` whose fields are (N,)-leading arrays (the batched form of the contract)."""
+    fields.setdefault("reward_terms", {})
+    fields.setdefault("kpis", {})
+    return StepResult(**fields)
