@@ -37,7 +37,7 @@ import shutil
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -277,7 +277,8 @@ class ArtifactCache:
         return self.load(kind, key, lambda d: json.loads((d / MANIFEST).read_text(encoding="utf-8")))
 
     # ------------------------------------------------------------------ writing
-    def put(self, kind: str, key: str, files: dict[str, bytes | Path], meta: dict[str, Any] | None = None) -> Path:
+    def put(self, kind: str, key: str, files: Mapping[str, bytes | Path],
+            meta: dict[str, Any] | None = None) -> Path:
         """Write an entry atomically and return its directory.
 
         If a valid entry of the same key is already published (another process got there

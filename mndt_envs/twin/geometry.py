@@ -35,7 +35,6 @@ import gzip
 import hashlib
 import math
 import os
-import pickle
 import re
 import tempfile
 import warnings
@@ -66,7 +65,7 @@ __all__ = [
 LEVEL_HEIGHT_M = 3.0  # [m] per building level
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 BUNDLED = {"helsinki": DATA_DIR / "helsinki.osm"}
-_LOADER_VERSION = "city-3"  # bump when the parsed output changes
+_LOADER_VERSION = "city-4"  # bump when the parsed output or its cached format changes
 _MIN_BUILDING_AREA_M2 = 4.0  # [m^2] smaller footprints are noise
 
 
@@ -392,26 +391,20 @@ def load_city(
     cache = key = None
     if use_cache:
         from .cache import ArtifactCache, cache_key
+        from .citystore import city_from_dir, city_to_files
 
         cache = ArtifactCache()
         key = cache_key("city", {"sha256": sha, "default_height_m": float(default_height_m)}, _LOADER_VERSION)
-        hit = cache.get("city", key)
+        hit = cache.load("city", key, city_from_dir)  # data only (JSON + WKB npz); unreadable = miss
         if hit is not None:
-            try:
-                with (hit / "city.pkl").open("rb") as fh:
-                    city = pickle.load(fh)
-                if isinstance(city, CityGeometry):
-                    city.source = s
-                    _warn_repairs(city, s)
-                    return city
-            except Exception as exc:  # noqa: BLE001 - unreadable entry: rebuild
-                warnings.warn(f"cached city for {s} is unreadable ({exc}); parsing the file again", stacklevel=2)
+            hit.source = s
+            _warn_repairs(hit, s)
+            return hit
     city = _load_osm(raw, s, sha, float(default_height_m))
     if cache is not None and key is not None:
         try:
-            cache.put("city", key, {"city.pkl": pickle.dumps(city, protocol=pickle.HIGHEST_PROTOCOL)},
-                      meta={"source": s, "sha256": sha})
-        except OSError as exc:  # read-only cache: still usable
+            cache.put("city", key, city_to_files(city), meta={"source": s, "sha256": sha})
+        except (OSError, ValueError) as exc:  # read-only cache, or an attribute JSON cannot hold: still usable
             warnings.warn(f"could not cache the parsed city ({exc})", stacklevel=2)
     _warn_repairs(city, s)
     return city
@@ -427,26 +420,21 @@ def _pkg_version(name: str) -> str:
 
 
 def _cached(make: Any, payload: dict[str, Any], where: str, use_cache: bool) -> CityGeometry:
-    """``make()`` through the artifact cache (pickled CityGeometry, sha256-verified)."""
+    """``make()`` through the artifact cache (data-only CityGeometry files, sha256-verified)."""
     if not use_cache:
         return make()
     from .cache import ArtifactCache, cache_key
+    from .citystore import city_from_dir, city_to_files
 
     cache = ArtifactCache()
     key = cache_key("city", payload, _LOADER_VERSION)
-    hit = cache.get("city", key)
+    hit = cache.load("city", key, city_from_dir)
     if hit is not None:
-        try:
-            with (hit / "city.pkl").open("rb") as fh:
-                city = pickle.load(fh)  # noqa: S301 (our own verified cache entry)
-            if isinstance(city, CityGeometry):
-                return city
-        except Exception as exc:  # noqa: BLE001 - unreadable entry: rebuild
-            warnings.warn(f"cached city for {where} is unreadable ({exc}); loading it again", stacklevel=3)
+        return hit
     city = make()
     try:
-        cache.put("city", key, {"city.pkl": pickle.dumps(city, protocol=pickle.HIGHEST_PROTOCOL)}, meta=payload)
-    except OSError as exc:
+        cache.put("city", key, city_to_files(city), meta=payload)
+    except (OSError, ValueError) as exc:
         warnings.warn(f"could not cache the parsed city ({exc})", stacklevel=3)
     return city
 
