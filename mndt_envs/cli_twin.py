@@ -85,7 +85,7 @@ def scenario_for(osm: Path | None, scene: str | None, preset: str | None, cell_s
 def _cells_for(cfg: ScenarioConfig, city: CityGeometry, sites_csv: Path | None, rng: np.random.Generator) -> Cells:
     import numpy as np
 
-    from .twin.geometry import rooftop_sites, sites_from_csv
+    from .twin.geometry import rooftop_sites, sites_for_area, sites_from_csv
     from .twin.sites import build_cells
 
     if sites_csv is not None:
@@ -94,10 +94,11 @@ def _cells_for(cfg: ScenarioConfig, city: CityGeometry, sites_csv: Path | None, 
         n_sec = max(cfg.sites.sectors, 1)
         cells.height[: len(xy) * n_sec] = np.repeat(h, n_sec)
         return cells
-    xy, roof = rooftop_sites(city, cfg.sites.n_sites, rng, area=(cfg.width_m, cfg.height_m))
+    n = cfg.sites.n_sites or sites_for_area(cfg.width_m, cfg.height_m, cfg.sites.isd_m)
+    xy, roof = rooftop_sites(city, n, rng, area=(cfg.width_m, cfg.height_m))
     cells = build_cells(cfg, rng, macro_xy=xy)
     n_sec = max(cfg.sites.sectors, 1)
-    cells.height[: len(xy) * n_sec] = np.repeat(roof, n_sec) + cfg.sites.macro_height_m
+    cells.height[: len(xy) * n_sec] = np.repeat(roof, n_sec) + cfg.sites.mast_above_roof_m
     return cells
 
 

@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mndt_envs.config import ChannelConfig, RadioConfig, ScenarioConfig
 from mndt_envs.twin import backend
@@ -87,7 +89,7 @@ def test_shadow_receives_less_than_los_at_same_distance(tmp_path: Path) -> None:
     assert abs(g_los + fspl) < 6.0
     s = ch.build_summary
     assert s["buildings"] == 1 and s["transmitters"] == 1 and s["grid"] == [100, 100]
-    assert 0.0 < s["fallback_share"] < 1.0 and s["cached"] is False
+    assert 0.0 < s["fill_38901_outdoor_pairs"] < 1.0 and s["cached"] is False
     # warm load from the cache, same maps
     ch2 = RayTracedChannel.from_config(cfg, _cells([TX]), cache=ArtifactCache(tmp_path / "c"))
     assert ch2.build_summary["cached"] is True
@@ -134,8 +136,7 @@ def test_diffraction_reaches_more_cells_on_the_bundled_city() -> None:
 def test_unreached_cells_get_38901_nlos_and_o2i(tmp_path: Path) -> None:
     _need_rt()
     cfg = _cfg(_box_osm(tmp_path / "box.osm"), max_depth=0, diffraction=False, samples_per_tx=200_000)
-    with pytest.warns(UserWarning, match="unreached cells use the 38.901"):
-        ch = RayTracedChannel.from_config(cfg, _cells([TX]), use_cache=False)
+    ch = RayTracedChannel.from_config(cfg, _cells([TX]), use_cache=False)
     m = ch.maps
     xc, yc = m.cell_centres()
     iy, ix = int(np.searchsorted(yc, 101.0)), int(np.searchsorted(xc, 160.0))  # in the shadow
@@ -150,9 +151,9 @@ def test_unreached_cells_get_38901_nlos_and_o2i(tmp_path: Path) -> None:
     assert m.pg_db[0, iy, ix] == pytest.approx(expected, abs=1e-3)
     assert np.all(np.isfinite(m.pg_db)) and np.all(m.pg_db < 0)
     s = ch.build_summary
-    assert s["fallback_cells"] > 0
-    assert s["fallback_cells"] + s["interpolated_cells"] == int((~m.reached).sum())
-    assert s["fallback_share"] == pytest.approx(s["fallback_cells"] / m.reached.size)
+    assert s["fill_38901_pairs"] > 0
+    assert s["fill_38901_pairs"] + s["smoothed_pairs"] == int((~m.reached).sum())
+    assert s["los_pairs_given_nlos"] == 0 and "ray-traced" in s["note"]
 
 
 def test_monte_carlo_holes_filled_from_neighbours() -> None:
@@ -181,7 +182,7 @@ def test_ground_only_scene_is_all_los(tmp_path: Path) -> None:
     cfg = _cfg(p, cell_size_m=10.0, max_depth=1, samples_per_tx=200_000)
     ch = RayTracedChannel.from_config(cfg, _cells([(100.0, 100.0, 15.0)]), use_cache=False)
     assert ch.build_summary["buildings"] == 0
-    assert ch.build_summary["coverage"] > 0.95
+    assert ch.build_summary["ray_traced_outdoor_pairs"] > 0.95
 
 
 # --------------------------------------------------------------------------- without the ray tracer
@@ -361,5 +362,126 @@ def test_transmitter_inside_building_is_reported(tmp_path: Path) -> None:
                samples_per_tx=20_000)
     with pytest.warns(UserWarning, match="inside a building footprint"):
         ch = RayTracedChannel.from_config(cfg, _cells([(100.0, 100.0, 10.0)]), use_cache=False)
-    assert ch.build_summary["coverage"] < 0.1
+    assert ch.build_summary["ray_traced_outdoor_pairs"] < 0.1
+    assert ch.build_summary["buried_transmitters"] == [0]
     assert np.all(np.isfinite(ch.maps.pg_db))
+
+
+# --------------------------------------------------------------------------- fill and sizing (numpy, no Sionna)
+
+
+def _box_raster(height: float = 30.0, res: float = 2.0) -> raytraced.HeightRaster:
+    from shapely.geometry import box
+
+    from mndt_envs.twin.geometry import CityGeometry
+
+    city = CityGeometry(buildings=[box(*BOX)], heights=np.array([height]), tags=[{"building": "yes"}],
+                        roads=None, width_m=200.0, height_m=200.0, origin_lat=LAT0, origin_lon=LON0)  # type: ignore[arg-type]
+    return raytraced.HeightRaster.from_city(city, 200.0, 200.0, res)
+
+
+def test_geometric_los_of_one_box() -> None:
+    r = _box_raster()
+    pts = np.array([[160.0, 100.0], [160.0, 20.0], [60.0, 100.0], [112.0, 100.0], [100.0, 130.0]])
+    los = raytraced.geometric_los(np.array([TX]), pts, 1.5, r)[0]
+    assert los.tolist() == [False, True, True, False, True]
+    # a mast above the roof sees the street behind the building only far enough away
+    high = raytraced.geometric_los(np.array([(TX[0], TX[1], 40.0)]), np.array([[115.0, 100.0], [195.0, 100.0]]),
+                                   1.5, r)[0]
+    assert high.tolist() == [False, False]
+    assert raytraced.geometric_los(np.array([(TX[0], TX[1], 400.0)]), np.array([[195.0, 100.0]]), 1.5, r)[0, 0]
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.floats(0.0, 200.0), st.floats(0.0, 200.0), st.floats(2.0, 60.0), st.floats(0.0, 40.0))
+def test_geometric_los_never_lost_by_raising_the_mast(x: float, y: float, z: float, dz: float) -> None:
+    r = _box_raster()
+    pts = np.stack(np.meshgrid(np.arange(2.5, 200, 15.0), np.arange(2.5, 200, 15.0)), -1).reshape(-1, 2)
+    low = raytraced.geometric_los(np.array([(x, y, z)]), pts, 1.5, r)[0]
+    high = raytraced.geometric_los(np.array([(x, y, z + dz)]), pts, 1.5, r)[0]
+    assert np.all(high[low])
+    empty = raytraced.HeightRaster(h=np.zeros_like(r.h), res=r.res)
+    assert raytraced.geometric_los(np.array([(x, y, z)]), pts, 1.5, empty).all()
+
+
+def test_fill_uses_geometry_for_los_and_nlos_and_smooths_holes_in_linear_power() -> None:
+    from mndt_envs.twin.channel.statistical import pathloss_umi_los
+
+    cs, ny, nx = 10.0, 6, 8
+    tx = np.array([[5.0, 5.0, 10.0]])
+    pg = np.full((1, ny, nx), 1e-9)
+    pg[0, 2, 2] = 0.0  # a hole among reached LoS neighbours
+    pg[0, 1:4, 1] = [1e-9, 4e-9, 1e-9]
+    pg[0, :, 6:] = 0.0  # unreached columns, geometric LoS in rows < 3, NLoS below
+    indoor = np.zeros((ny, nx), bool)
+    indoor[5, 7] = True
+    los = np.ones((1, ny, nx), bool)
+    los[0, 3:, 6:] = False
+    o2i = mean_o2i_db(3.5)
+    pg_db, masks = raytraced.fill_radio_maps(pg, tx_xyz=tx, uma=np.array([False]), tx_indoor=np.array([False]),
+                                             indoor=indoor, los=los, cell_size=cs, fc_ghz=3.5, h_ut=1.5, o2i_db=o2i,
+                                             local_mean=False)
+    neigh = [pg[0, 2 + dy, 2 + dx] for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0)]
+    assert masks["smoothed"][0, 2, 2]
+    assert 10 ** (pg_db[0, 2, 2] / 10) == pytest.approx(np.mean(neigh), rel=1e-4)  # linear mean, not dB mean
+    reached = masks["reached"][0]
+    np.testing.assert_allclose(pg_db[0][reached], 10 * np.log10(pg[0][reached]), rtol=1e-5)
+
+    def d(iy: int, ix: int) -> np.ndarray:
+        return np.array(math.hypot((ix + 0.5) * cs - 5.0, (iy + 0.5) * cs - 5.0))
+
+    assert masks["filled_los"][0, 0, 7] and pg_db[0, 0, 7] == pytest.approx(-pathloss_umi_los(d(0, 7), 10.0, 1.5, 3.5),
+                                                                           abs=1e-3)
+    assert masks["filled_nlos"][0, 4, 7] and pg_db[0, 4, 7] == pytest.approx(
+        -pathloss_umi_nlos(d(4, 7), 10.0, 1.5, 3.5), abs=1e-3)
+    assert pg_db[0, 5, 7] == pytest.approx(-pathloss_umi_nlos(d(5, 7), 10.0, 1.5, 3.5) - o2i, abs=1e-3)
+    assert not (masks["filled_nlos"] & los & ~indoor[None]).any()  # no LoS pair gets an NLoS value
+    f = raytraced.map_figures(pg_db, masks, indoor, los)
+    assert f["los_pairs_given_nlos"] == 0
+    assert f["ray_traced_outdoor_pairs"] == pytest.approx(reached[~indoor].mean())
+    assert f["ray_reached_outdoor_cells"] == pytest.approx(reached[~indoor].mean())
+    assert 0 < f["los_pairs_filled"] < 1
+
+
+def test_speckle_share_counts_neighbour_jumps() -> None:
+    best = np.zeros((4, 4))
+    outdoor = np.ones((4, 4), bool)
+    assert raytraced.speckle_share(best, outdoor) == 0.0
+    best[1, 1] = -20.0  # 4 of the 24 neighbour pairs jump
+    assert raytraced.speckle_share(best, outdoor) == pytest.approx(4 / 24)
+    outdoor[1, 1] = False
+    assert raytraced.speckle_share(best, outdoor) == 0.0
+
+
+def test_ray_budget_and_cell_size_rules() -> None:
+    cfg = ScenarioConfig(width_m=1000.0, height_m=1000.0, channel=ChannelConfig(model="raytraced", source="x.osm"))
+    assert raytraced.cell_size_for(cfg) == raytraced.DEFAULT_CELL_SIZE_M
+    big = cfg.replace({"width_m": 2000.0})
+    assert raytraced.cell_size_for(big) == raytraced.LARGE_AREA_CELL_SIZE_M
+    assert raytraced.rays_for(cfg) == raytraced.ray_budget(1000.0, 1000.0, 5.0)
+    n1, n2 = raytraced.ray_budget(1000.0, 1000.0, 10.0), raytraced.ray_budget(1000.0, 1000.0, 5.0)
+    assert raytraced.MIN_RAYS <= n1 < n2 <= raytraced.MAX_RAYS
+    assert n2 == pytest.approx(4 * n1, rel=0.05) or n2 == raytraced.MAX_RAYS or n1 == raytraced.MIN_RAYS
+    assert raytraced.ray_budget(100_000.0, 100_000.0, 1.0) == raytraced.MAX_RAYS
+    over = cfg.replace({"channel": {"samples_per_tx": 1234, "cell_size_m": 7.0}})
+    assert raytraced.rays_for(over) == 1234 and raytraced.cell_size_for(over) == 7.0
+
+
+def test_local_mean_removes_ray_noise_but_keeps_the_shadow_edge() -> None:
+    rng = np.random.default_rng(0)
+    ny, nx = 20, 20
+    tx = np.array([[5.0, 5.0, 10.0]])
+    los = np.ones((1, ny, nx), bool)
+    los[0, :, 10:] = False  # the right half is in a shadow, 30 dB down
+    mean_db = np.where(los[0], -80.0, -110.0)
+    pg = 10 ** ((mean_db + rng.normal(0.0, 6.0, (ny, nx))) / 10)[None]  # Monte-Carlo noise
+    kw: dict[str, Any] = {"tx_xyz": tx, "uma": np.array([False]), "tx_indoor": np.array([False]),
+                          "indoor": np.zeros((ny, nx), bool), "los": los, "cell_size": 5.0, "fc_ghz": 3.5,
+                          "h_ut": 1.5, "o2i_db": 10.0}
+    raw, _ = raytraced.fill_radio_maps(pg, local_mean=False, **kw)
+    sm, _ = raytraced.fill_radio_maps(pg, **kw)
+    outdoor = np.ones((ny, nx), bool)
+    assert raytraced.speckle_share(sm[0], outdoor) < 0.5 * raytraced.speckle_share(raw[0], outdoor)
+    assert np.std(sm[0, :, 2:8] - raw[0, :, 2:8].mean()) < np.std(raw[0, :, 2:8])
+    # the columns beside the edge keep their class's level (no averaging across the shadow boundary)
+    assert np.median(sm[0, :, 9]) > -90.0 and np.median(sm[0, :, 10]) < -100.0

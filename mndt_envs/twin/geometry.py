@@ -59,6 +59,7 @@ __all__ = [
     "load_city",
     "resolve_osm_source",
     "rooftop_sites",
+    "sites_for_area",
     "sites_from_csv",
 ]
 
@@ -606,6 +607,35 @@ def _load_sionna_city(source: str) -> CityGeometry:
 # --------------------------------------------------------------------------- sites
 
 
+ROOF_BONUS_PER_M = 2.0  # [m of distance per m of roof height] placement score bonus of taller roofs
+ROOF_BONUS_CAP_M = 30.0  # [m] roof height above which a roof scores no better (no landmark preference)
+MAST_EDGE_INSET_M = 1.0  # [m] a mast stands this far inside the roof's outline, at a corner
+LANDMARK_TYPES = frozenset({"church", "cathedral", "chapel", "mosque", "temple", "synagogue", "shrine", "tower",
+                            "transformer_tower", "water_tower", "bell_tower"})
+
+
+def sites_for_area(width_m: float, height_m: float, isd_m: float) -> int:
+    """Macro-site count of an area at a target inter-site distance: area / hexagon area √3/2·ISD², >= 1."""
+    return max(1, int(round(width_m * height_m / (math.sqrt(3.0) / 2.0 * isd_m**2))))
+
+
+def _roof_edge_point(poly: Polygon, target: np.ndarray, inset: float) -> tuple[float, float]:
+    """A point on the roof near its outline: the exterior corner nearest ``target``, moved ``inset`` inward."""
+    from shapely.geometry import Point
+    from shapely.ops import nearest_points
+
+    corners = np.asarray(poly.exterior.coords)[:-1]
+    c = corners[int(np.argmin(np.hypot(corners[:, 0] - target[0], corners[:, 1] - target[1])))]
+    inner = poly.buffer(-inset)
+    if inner.is_empty:
+        p = poly.representative_point()
+        return float(p.x), float(p.y)
+    q = nearest_points(inner, Point(c))[0]
+    if not poly.contains(q):
+        q = poly.representative_point()
+    return float(q.x), float(q.y)
+
+
 def rooftop_sites(
     city: CityGeometry,
     n_sites: int,
@@ -614,17 +644,21 @@ def rooftop_sites(
     area: tuple[float, float] | None = None,
     min_roof_area_m2: float = 150.0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Macro sites on rooftops, spread to cover the area.
+    """Macro sites on rooftops, spread to cover the area, masts at a roof edge.
 
     Target points are the centres of ``n_sites`` k-means clusters of a uniform grid over
     the area (initialised from ``rng``); each target takes the best free roof near it,
-    scoring distance minus 2 m per metre of building height (taller roofs see farther).
-    Sites are placed at a point inside the roof. Without buildings (ground only) the
-    targets themselves are returned with roof height 0, with a warning.
+    scoring distance minus :data:`ROOF_BONUS_PER_M` per metre of roof height, the height
+    capped at :data:`ROOF_BONUS_CAP_M` (taller roofs see farther, but a dome or a tower
+    is no better than an ordinary tall roof); places of worship and towers are skipped.
+    The mast stands at the roof corner nearest the target, :data:`MAST_EDGE_INSET_M`
+    inside the outline, so that the roof does not shadow the streets below it (as
+    operators mount antennas). Without buildings (ground only) the targets themselves are
+    returned with roof height 0, with a warning.
 
     Args:
         city: the city.
-        n_sites: number of sites (>= 1).
+        n_sites: number of sites (>= 1; see :func:`sites_for_area`).
         rng: randomness for the k-means initialisation.
         area: (width, height) [m] of the area to cover (default: the city's extent).
         min_roof_area_m2: smallest roof that can carry a site [m^2].
@@ -647,13 +681,17 @@ def rooftop_sites(
         if np.allclose(new, centres, atol=1e-3):
             break
         centres = new
+    cand: list[int] = []
     cand_xy: list[tuple[float, float]] = []
     cand_h: list[float] = []
-    for poly, hb in zip(city.buildings, city.heights, strict=True):
+    for i, (poly, hb) in enumerate(zip(city.buildings, city.heights, strict=True)):
         if poly.area < min_roof_area_m2:
+            continue
+        if str(city.tags[i].get("building", "")).lower() in LANDMARK_TYPES:
             continue
         p = poly.representative_point() if not poly.contains(poly.centroid) else poly.centroid
         if 0.0 <= p.x <= w and 0.0 <= p.y <= h:
+            cand.append(i)
             cand_xy.append((p.x, p.y))
             cand_h.append(float(hb))
     if not cand_xy:
@@ -665,6 +703,7 @@ def rooftop_sites(
         return centres.astype(np.float64), np.zeros(len(centres))
     cxy = np.asarray(cand_xy)
     ch = np.asarray(cand_h)
+    bonus = ROOF_BONUS_PER_M * np.minimum(ch, ROOF_BONUS_CAP_M)
     free = np.ones(len(cxy), dtype=bool)
     out_xy = np.zeros((len(centres), 2))
     out_h = np.zeros(len(centres))
@@ -672,10 +711,10 @@ def rooftop_sites(
         if not free.any():
             free[:] = True
         dist = np.hypot(cxy[:, 0] - c[0], cxy[:, 1] - c[1])
-        score = np.where(free, dist - 2.0 * ch, np.inf)
+        score = np.where(free, dist - bonus, np.inf)
         j = int(np.argmin(score))
         free[j] = False
-        out_xy[k] = cxy[j]
+        out_xy[k] = _roof_edge_point(city.buildings[cand[j]], c, MAST_EDGE_INSET_M)
         out_h[k] = ch[j]
     return out_xy, out_h
 

@@ -305,6 +305,7 @@ def build_scene(
     default_material: str = "concrete",
     ground_material: str = "medium_dry_ground",
     ground_margin_m: float = 100.0,
+    scattering_coefficient: float = 0.0,
 ) -> Path:
     """Write a Mitsuba scene (XML + PLY meshes) of the city that ``sionna.rt.load_scene`` loads.
 
@@ -315,6 +316,8 @@ def build_scene(
         default_material: ITU material of buildings without a matching rule.
         ground_material: ITU material of the ground plane.
         ground_margin_m: the ground extends this far beyond the area and the buildings [m].
+        scattering_coefficient: diffuse-reflection coefficient S in [0, 1] of the building
+            materials (the ground stays specular); 0 disables diffuse reflection.
 
     Returns:
         Path of ``scene.xml``.
@@ -323,6 +326,8 @@ def build_scene(
     _check_material(ground_material, "ground_material")
     for rule, mat in (materials or {}).items():
         _check_material(mat, f"materials[{rule!r}]")
+    if not 0.0 <= scattering_coefficient <= 1.0:
+        raise SceneError(f"scattering_coefficient = {scattering_coefficient}: allowed values are in [0, 1]")
     out = Path(out_dir)
     (out / "meshes").mkdir(parents=True, exist_ok=True)
     groups: dict[str, tuple[list[np.ndarray], list[np.ndarray], list[int]]] = {}
@@ -350,6 +355,8 @@ def build_scene(
         b = ET.SubElement(root, "bsdf", type="itu-radio-material", id=f"mat-itu_{mat}")
         ET.SubElement(b, "string", name="type", value=mat)
         ET.SubElement(b, "float", name="thickness", value=f"{WALL_THICKNESS_M}")
+        if scattering_coefficient > 0 and mat in groups:
+            ET.SubElement(b, "float", name="scattering_coefficient", value=f"{scattering_coefficient}")
     shapes = [("ground", ground_material, gv, gf)]
     for mat, (vs, fs, _) in sorted(groups.items()):
         shapes.append((f"buildings_{mat}", mat, np.concatenate(vs), np.concatenate(fs)))

@@ -230,13 +230,14 @@ def build_cells(cfg: ScenarioConfig, rng: np.random.Generator, macro_xy: np.ndar
 def make_cells(cfg: ScenarioConfig, rng: np.random.Generator) -> Cells:
     """Cells for ``cfg``, dispatching rooftop placement to the city geometry."""
     if cfg.sites.layout == "rooftop":
-        from .geometry import load_city, rooftop_sites  # lazy: osmnx
+        from .geometry import load_city, rooftop_sites, sites_for_area  # lazy: osmnx
 
         city = load_city(cfg.channel.source, cfg)
-        xy, roof_h = rooftop_sites(city, cfg.sites.n_sites, rng)
+        n = cfg.sites.n_sites or sites_for_area(cfg.width_m, cfg.height_m, cfg.sites.isd_m)
+        xy, roof_h = rooftop_sites(city, n, rng, area=(cfg.width_m, cfg.height_m))
         cells = build_cells(cfg, rng, macro_xy=xy)
         n_sec = cfg.sites.sectors
-        cells.height[: len(xy) * n_sec] = np.repeat(roof_h, n_sec) + cfg.sites.macro_height_m
+        cells.height[: len(xy) * n_sec] = np.repeat(roof_h, n_sec) + cfg.sites.mast_above_roof_m
         return cells
     if cfg.sites.layout == "csv" and cfg.channel.source:
         from .geometry import load_city, sites_from_csv
