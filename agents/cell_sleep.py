@@ -121,7 +121,7 @@ def evaluate(scenario: str, policies: dict[str, Any], seed: int = 0, days: int =
     import gymnasium as gym
 
     import mndt_envs  # noqa: F401
-    from mndt_envs.tasks.cell_sleep import run_policy
+    from mndt_envs.demos.cell_sleep import run_policy
 
     cfg = dict(config or {})
     cfg["task"] = {**cfg.get("task", {}), "days": days, "start_day": 0}
@@ -167,7 +167,7 @@ def render_snapshot(scenario: str, policy: Any, path: pathlib.Path, seed: int = 
 def main(argv: list[str] | None = None) -> None:
     """Train on day 1, evaluate agent + baselines on the week, write table, JSON and PNG."""
     from mndt_envs.baselines.cell_sleep import AlwaysOn, LoadThreshold, MinimalCells
-    from mndt_envs.tasks.cell_sleep import plot_week
+    from mndt_envs.demos.cell_sleep import plot_week
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--scenario", default="toy")

@@ -60,7 +60,7 @@ class MinimalCells:
         self.core = _core(env)
         self.headroom = headroom
         self.idle = OFF if idle == "off" else SLEEP
-        A = self.core.A.tocsc()
+        A = self.core.cover_matrix().tocsc()
         self._cells_of = [A.indices[A.indptr[g]: A.indptr[g + 1]] for g in range(self.core.n_grids)]
 
     def select(self, demand: np.ndarray) -> np.ndarray:
@@ -114,7 +114,7 @@ class LoadThreshold:
             raise ValueError(f"low = {low!r}, high = {high!r}: need 0 <= low < high")
         self.core = _core(env)
         self.low, self.high = low, high
-        N = self.core.N.tocsr()
+        N = self.core.neighbour_matrix().tocsr()
         self._neigh = [N.indices[N.indptr[c]: N.indptr[c + 1]] for c in range(self.core.n_cells)]
 
     def predict(self, observation: Any, state: Any = None, episode_start: Any = None,

@@ -57,7 +57,7 @@ def bench(scenario: str, overrides: dict, steps: int, repeats: int) -> dict:
     for _ in range(repeats):
         w0, c0 = time.perf_counter(), time.process_time()
         for _ in range(steps):
-            m = core.action_mask
+            m = core.legal
             a = (rng.random(m.shape) * m).argmax(axis=1)
             _, _, term, trunc, _ = u.step(a)
             if term or trunc:

@@ -70,7 +70,7 @@ TASKS: list[TaskSpec] = [
             "min_cells": "mndt_envs.baselines.cell_sleep:MinimalCells",
             "load_threshold": "mndt_envs.baselines.cell_sleep:LoadThreshold",
         },
-        demo="mndt_envs.tasks.cell_sleep:demo",
+        demo="mndt_envs.demos.cell_sleep:demo",
         test_kwargs={"scenario": "toy", "config": {"task": {"episode_steps": 12}}},
     ),
     TaskSpec(

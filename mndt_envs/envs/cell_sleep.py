@@ -1,20 +1,14 @@
-"""Single-agent Gymnasium adapter of the cell-sleep task (``mndt/CellSleep-v0``)."""
+"""Single-agent Gymnasium env of the cell-sleep task (``mndt/CellSleep-v0``), on the generic adapter."""
 
 from __future__ import annotations
 
-from typing import Any
-
-import gymnasium as gym
-import numpy as np
-from gymnasium import spaces
-
-from ..config import split_config
-from ..tasks.cell_sleep import N_ACTIONS, N_FEATURES, CellSleepCore
+from ..tasks.cell_sleep import CellSleepCore
+from .base import MaskedTaskEnv
 
 __all__ = ["CellSleepEnv"]
 
 
-class CellSleepEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
+class CellSleepEnv(MaskedTaskEnv):
     """Switch cells on, to sleep or off every 30 min to save energy (paper 002 §IV.B).
 
     ## Description
@@ -42,7 +36,7 @@ class CellSleepEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     capacity ÷ max; own status one-hot on/sleep/off/waking; site on and share of its cells on;
     the paper's two masks (grid demand met if this cell sleeps/closes; site closable if this
     cell closes); last utilisation). ``"action_mask"``: ``Box(0, 1, (3 n_cells,), int8)``, the
-    flattened per-cell mask of legal actions (also returned by :meth:`action_masks` for
+    flattened per-cell mask of legal actions (:meth:`action_masks` returns it as a bool array for
     sb3-contrib's ``MaskablePPO``). With ``task.hard_constraints`` (default) sleep/off is
     forbidden where the cell's grids could not be served without it.
 
@@ -58,42 +52,6 @@ class CellSleepEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     holds energy [kWh], energy of always-on [kWh], % saved, unserved [Gbit and %], switches.
     """
 
+    core_cls = CellSleepCore
+    renderer = "mndt_envs.tasks.cell_sleep.render:render"
     metadata = {"render_modes": ["rgb_array"], "render_fps": 4}
-
-    def __init__(self, scenario: str = "toy", config: dict[str, Any] | None = None,
-                 render_mode: str | None = None) -> None:
-        scen_over, task_over = split_config(config)
-        self.core = CellSleepCore(scenario, scen_over, task_over)
-        n = self.core.n_cells
-        if render_mode not in (None, "rgb_array"):
-            raise ValueError(f"render_mode = {render_mode!r}: allowed values are None, 'rgb_array'")
-        self.render_mode = render_mode
-        self.action_space = spaces.MultiDiscrete(np.full(n, N_ACTIONS, dtype=np.int64))
-        self.observation_space = spaces.Dict({  # type: ignore[assignment]
-            "observation": spaces.Box(-1.0, 10.0, (n, N_FEATURES), dtype=np.float32),
-            "action_mask": spaces.Box(0, 1, (n * N_ACTIONS,), dtype=np.int8),
-        })
-
-    def _obs(self) -> dict[str, np.ndarray]:
-        return {"observation": self.core.observation(), "action_mask": self.core.action_mask.reshape(-1).copy()}
-
-    def reset(self, *, seed: int | None = None,
-              options: dict[str, Any] | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        super().reset(seed=seed)
-        self.core.reset(self.np_random)
-        return self._obs(), {"n_cells": self.core.n_cells, "n_grids": self.core.n_grids}
-
-    def step(self, action: np.ndarray) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
-        out = self.core.step(action)
-        info = {k: v for k, v in out.items() if k not in ("reward", "terms", "done")}
-        info["reward_terms"] = out["terms"]
-        return self._obs(), float(out["reward"]), False, bool(out["done"]), info
-
-    def action_masks(self) -> np.ndarray:
-        """Flattened (3 n_cells,) int8 mask of legal actions (sb3-contrib ``MaskablePPO``)."""
-        return self.core.action_mask.reshape(-1).copy()
-
-    def render(self) -> np.ndarray | None:
-        if self.render_mode == "rgb_array":
-            return self.core.render()
-        return None

@@ -16,7 +16,7 @@ Step order, as the adapters call it::
     info = core.reset(rng)               # start an episode; rng is the env's generator
     obs = core.observation()             # or core.agent_observations()
     res = core.step(action)              # single-agent action   -> StepResult
-    res = core.step_agents(actions)      # per-agent actions, in agent_ids order -> StepResult
+    res = core.step_agents(actions)      # per-agent actions stacked in agent_ids order -> StepResult
 
 After a :class:`StepResult` with ``terminated or truncated`` the adapters refuse further steps until
 the next ``reset``; a core may assume it is never stepped past the end of an episode.
@@ -120,12 +120,14 @@ class TaskCore(Protocol):
 
     Attributes:
         agent_ids: names of the agents of the multi-agent form, e.g. ``("cell_0", "cell_1", ...)``.
-        features: the per-agent observation vector's entries (or, for a dict observation, one
-            entry per key), in order; the adapters generate the observation table from it.
+        features: class attribute, the single-agent observation's entries in order (for a dict
+            observation, one entry per key); the env docstring's observation table is generated from it.
+        agent_features: class attribute, the same for one agent's observation.
     """
 
     agent_ids: tuple[str, ...]
     features: tuple[Feature, ...]
+    agent_features: tuple[Feature, ...]
 
     def reset(self, rng: np.random.Generator) -> dict[str, Any]:
         """Start an episode drawing everything random from ``rng`` (kept for the episode); the reset info."""
@@ -135,8 +137,13 @@ class TaskCore(Protocol):
         """Validate the single-agent action (:class:`ActionError`, a ``ValueError``) and advance one step."""
         ...
 
-    def step_agents(self, actions: Sequence[Any]) -> StepResult:
-        """Advance one step with one action per agent, in ``agent_ids`` order (already type-checked)."""
+    def step_agents(self, actions: Any) -> StepResult:
+        """Advance one step with the agents' actions stacked along a leading agent axis.
+
+        ``actions`` is an array ``(n_agents, *agent action shape)`` in ``agent_ids`` order (for a
+        ``Dict`` agent action space, a dict of such arrays). The parallel adapter has checked types,
+        shapes and the bounds of discrete spaces (:func:`mndt_envs.tasks.validators.stack_agent_actions`).
+        """
         ...
 
     def validate_action(self, action: Any) -> Any:

@@ -1,0 +1,137 @@
+"""The one Gymnasium adapter: any :class:`~mndt_envs.tasks.contract.TaskCore` as a ``gymnasium.Env``.
+
+A task's env is a few declarative lines::
+
+    class CellSleepEnv(MaskedTaskEnv):
+        \"\"\"... ## Description / ## Action Space / ## Observation Space / ## Rewards / ## Episode End\"\"\"
+
+        core_cls = CellSleepCore
+        renderer = "mndt_envs.tasks.cell_sleep.render:render"
+
+The adapter owns seeding (``reset(seed=...)`` seeds ``np_random``, which the core keeps for the
+episode), the "episode over" error, the info dict (:meth:`StepResult.info`) and rendering; the
+observation table of the class docstring is generated from the core's ``features``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import numpy as np
+
+from ..tasks.contract import EpisodeOverError, Feature
+
+__all__ = ["TaskEnv", "MaskedTaskEnv", "feature_table", "load_renderer"]
+
+
+def _fmt_offset(terms: dict[str, int]) -> str:
+    parts = [(f"{c}{s}" if c != 1 else s) for s, c in terms.items() if s and c]
+    if terms.get("", 0) or not parts:
+        parts.append(str(terms.get("", 0)))
+    return " + ".join(parts)
+
+
+def _fmt_num(x: float) -> str:
+    if np.isinf(x):
+        return "-inf" if x < 0 else "inf"
+    return f"{x:g}"
+
+
+def feature_table(features: Sequence[Feature]) -> str:
+    """A Markdown table (index, name, unit, range, description) of an observation's entries."""
+    rows = ["| index | name | unit | range | description |", "|---|---|---|---|---|"]
+    off: dict[str, int] = {"": 0}
+    for f in features:
+        start = _fmt_offset(off)
+        if f.size == "1":
+            idx = start
+        else:
+            end = dict(off)
+            end[f.size] = end.get(f.size, 0) + 1
+            end[""] = end.get("", 0) - 1
+            idx = f"{start} … {_fmt_offset(end)}"
+        rows.append(f"| {idx} | `{f.name}` | {f.unit} | [{_fmt_num(f.low)}, {_fmt_num(f.high)}] | {f.description} |")
+        key = "" if f.size == "1" else f.size
+        off[key] = off.get(key, 0) + 1
+    return "\n".join(rows)
+
+
+def insert_table(doc: str | None, features: Sequence[Feature], section: str = "## Observation Space") -> str | None:
+    """``doc`` with :func:`feature_table` appended to its ``section`` (unchanged without features)."""
+    if not doc or not features or section not in doc:
+        return doc
+    lines = doc.split("\n")
+    i = next(k for k, ln in enumerate(lines) if ln.strip() == section)
+    indent = lines[i][: len(lines[i]) - len(lines[i].lstrip())]
+    j = next((k for k in range(i + 1, len(lines)) if lines[k].strip().startswith("## ")), len(lines))
+    while j > i + 1 and not lines[j - 1].strip():
+        j -= 1
+    table = [indent + ln for ln in feature_table(features).split("\n")]
+    return "\n".join(lines[:j] + [""] + table + lines[j:])
+
+
+def load_renderer(entry: str | None) -> Any:
+    """Import a ``"module:function"`` renderer (called as ``fn(core) -> (H, W, 3) uint8``)."""
+    if entry is None:
+        return None
+    mod, _, attr = entry.partition(":")
+    return getattr(importlib.import_module(mod), attr)
+
+
+class TaskEnv(gym.Env[Any, Any]):
+    """Generic single-agent env over a task core (subclasses set ``core_cls`` and a docstring).
+
+    Kwargs: ``scenario`` (preset name, dict or config; default ``"toy"``), ``config`` (scenario
+    overrides plus ``"task"``), ``render_mode`` (``None`` or ``"rgb_array"``).
+    """
+
+    core_cls: ClassVar[type]
+    renderer: ClassVar[str | None] = None
+    metadata: dict[str, Any] = {"render_modes": ["rgb_array"], "render_fps": 4}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        core = cls.__dict__.get("core_cls")
+        if core is not None:
+            cls.__doc__ = insert_table(cls.__doc__, getattr(core, "features", ()))
+
+    def __init__(self, scenario: Any = "toy", config: dict[str, Any] | None = None,
+                 render_mode: str | None = None) -> None:
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode = {render_mode!r}: allowed values are None, "
+                             + ", ".join(repr(m) for m in self.metadata["render_modes"]))
+        self.render_mode = render_mode
+        self.core = self.core_cls(scenario, config)
+        self.observation_space, self.action_space = self.core.spaces()
+        self._episode_over = True  # until the first reset
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+        super().reset(seed=seed)
+        info = self.core.reset(self.np_random)
+        self._episode_over = False
+        return self.core.observation(), info
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        if self._episode_over:
+            raise EpisodeOverError(f"{type(self).__name__}.step(): the episode is over (or never started); "
+                                   "call reset() first")
+        res = self.core.step(action)
+        self._episode_over = res.done
+        return self.core.observation(), float(res.reward), bool(res.terminated), bool(res.truncated), res.info()
+
+    def render(self) -> Any:
+        if self.render_mode != "rgb_array" or self.renderer is None:
+            return None
+        return load_renderer(self.renderer)(self.core)
+
+
+class MaskedTaskEnv(TaskEnv):
+    """:class:`TaskEnv` of a task with action masks (sb3-contrib's ``MaskablePPO`` reads :meth:`action_masks`)."""
+
+    def action_masks(self) -> np.ndarray:
+        """Flattened bool mask of legal actions (``True`` = legal); the observation's mask stays int8."""
+        m = self.core.action_mask()
+        return np.asarray(m, dtype=bool)
