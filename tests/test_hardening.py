@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from test_geometry import write_osm
+from test_raytraced import TX, _box_osm, _cells, _cfg, _fake_maps
 
 from mndt_envs.twin.cache import ArtifactCache
 from mndt_envs.twin.citystore import city_from_dir, city_from_files, city_to_files
@@ -103,3 +104,65 @@ def test_malformed_city_entry_is_a_miss(tmp_path: Path, damage: str) -> None:
     c.put("city", "k", files)  # the manifest matches: only reading can tell
     with pytest.warns(UserWarning, match="corrupt"):
         assert c.load("city", "k", city_from_dir) is None
+
+
+# ---------------------------------------------------------------- item 12: the cached radio map is the unit
+
+
+@pytest.fixture
+def fake_rt(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Radio maps without ray tracing (a plane per transmitter)."""
+    from mndt_envs.twin.channel import raytraced
+
+    def build(cfg, tx_xyz, uma, tx_indoor, city, **kw):  # type: ignore[no-untyped-def]
+        return _fake_maps(cfg, tx_xyz), {"fallback_share_outdoor": 0.0, "buildings": city.n_buildings}
+
+    monkeypatch.setattr(raytraced, "build_radio_maps", build)
+
+
+def test_build_summary_carries_the_radio_map_checksum(tmp_path: Path, fake_rt: None) -> None:
+    import hashlib
+
+    from mndt_envs.twin.channel.raytraced import RayTracedChannel
+
+    cfg = _cfg(_box_osm(tmp_path / "box.osm"))
+    cache = ArtifactCache(tmp_path / "cache")
+    cold = RayTracedChannel.from_config(cfg, _cells([TX]), cache=cache)
+    warm = RayTracedChannel.from_config(cfg, _cells([TX]), cache=cache)
+    entry = cache.get("radiomap", cold.build_summary["cache_key"])
+    assert entry is not None
+    sha = hashlib.sha256((entry / "maps.npz").read_bytes()).hexdigest()
+    assert cold.build_summary["maps_sha256"] == warm.build_summary["maps_sha256"] == sha
+    assert warm.build_summary["cached"] is True
+    nocache = RayTracedChannel.from_config(cfg, _cells([TX]), use_cache=False)
+    assert nocache.build_summary["maps_sha256"] == hashlib.sha256(nocache.maps.to_bytes()).hexdigest()
+
+
+def test_a_build_that_loses_the_race_uses_the_published_map(tmp_path: Path, fake_rt: None) -> None:
+    from mndt_envs.twin.channel.raytraced import RayTracedChannel
+
+    cfg = _cfg(_box_osm(tmp_path / "box.osm"))
+
+    class Raced(ArtifactCache):
+        def put(self, kind, key, files, meta=None):  # type: ignore[no-untyped-def, override]
+            other = _fake_maps(cfg, np.array([TX]))
+            other.pg_db = other.pg_db + np.float32(1e-5)  # another cold build, slightly different (item 12)
+            super().put(kind, key, {"maps.npz": other.to_bytes()}, meta={"writer": "other"})
+            return super().put(kind, key, files, meta)
+
+    cache = Raced(tmp_path / "cache")
+    ch = RayTracedChannel.from_config(cfg, _cells([TX]), cache=cache)
+    published = RayTracedChannel.from_config(cfg, _cells([TX]), cache=ArtifactCache(tmp_path / "cache"))
+    assert published.build_summary["cached"] is True and published.build_summary["writer"] == "other"
+    assert ch.build_summary["maps_sha256"] == published.build_summary["maps_sha256"]
+    np.testing.assert_array_equal(ch.maps.pg_db, published.maps.pg_db)
+
+
+def test_twin_summary_names_the_radio_map(tmp_path: Path, fake_rt: None) -> None:
+    from mndt_envs.twin.network import NetworkTwin
+
+    cfg = _cfg(_box_osm(tmp_path / "box.osm")).replace({"users": {"n_users": 5}, "sites": {"n_sites": 1}})
+    twin = NetworkTwin(cfg)
+    twin.reset(np.random.default_rng(0))
+    s = twin.summary()
+    assert s["radio_map_sha256"] == twin.channel.build_summary["maps_sha256"]  # type: ignore[attr-defined]

@@ -192,4 +192,12 @@ class NetworkTwin:
             "rb_per_cell": int(self.cells.n_rb[0]),
             "coverage": radio.coverage_rate(best, self.cfg.radio.coverage_threshold_dbm) if len(best) else float("nan"),
             "median_best_rsrp_dbm": float(np.median(best)) if len(best) else float("nan"),
+            **self._map_id(),
         }
+
+    def _map_id(self) -> dict[str, str]:
+        """The ray-traced radio map's checksum (two twins with equal checksums share their channel)."""
+        bs = getattr(self.channel, "build_summary", None)
+        if isinstance(bs, dict) and isinstance(bs.get("maps_sha256"), str):
+            return {"radio_map_sha256": bs["maps_sha256"]}
+        return {}
