@@ -8,12 +8,16 @@ Build (once per scenario, cached by a content hash):
    macro site share one ray-traced map; their 38.901 sector patterns are applied at
    lookup, along the direct bearing to the user);
 3. ``RadioMapSolver`` computes the path gain on a plane at the UE height (1.5 m) over
-   the scenario area with ``channel.cell_size_m`` cells, ``max_depth`` interactions,
-   ``samples_per_tx`` rays, and the diffraction / refraction switches;
-4. map cells that no ray reached get the 38.901 NLoS path loss (UMa for macro sites
-   above 15 m, else UMi street canyon), plus the mean O2I penetration loss where the
-   map cell lies inside a building (or the transmitter does); they are counted in
-   :attr:`RayTracedChannel.build_summary` (``fallback_share``), never left at zero;
+   the scenario area with :func:`cell_size_for` cells, ``max_depth`` interactions,
+   :func:`rays_for` rays (``channel.samples_per_tx`` or :func:`ray_budget`), the diffraction /
+   refraction switches and diffuse reflection when ``channel.scattering_coefficient > 0``;
+4. (site, map cell) pairs that no ray reached are filled (:func:`fill_radio_maps`, numpy
+   only): ray-sampling holes in the open from reached neighbours of the same geometric
+   class (mean linear power), the rest with 3GPP TR 38.901 (UMa for macro sites above
+   15 m, else UMi street canyon), **LoS or NLoS by the geometric line of sight**
+   (:func:`geometric_los` over a building-height raster), plus the mean O2I loss where the
+   cell lies inside a building (or the transmitter does); the build summary reports the
+   figures of :func:`map_figures` (ray-traced share, reached cells, filled LoS pairs, speckle);
 5. the maps (float32 dB) are written to the artifact cache atomically with sha256
    verification, so a killed build leaves nothing a later run would trust.
 
@@ -39,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..antenna import antenna_gain_db
-from .statistical import o2i_loss, pathloss_uma_nlos, pathloss_umi_nlos
+from .statistical import o2i_loss, pathloss_uma_los, pathloss_uma_nlos, pathloss_umi_los, pathloss_umi_nlos
 
 if TYPE_CHECKING:
     from ...config import ScenarioConfig
@@ -47,12 +51,34 @@ if TYPE_CHECKING:
     from ..geometry import CityGeometry
     from ..sites import Cells
 
-__all__ = ["RadioMaps", "RayTracedChannel", "build_radio_maps", "mean_o2i_db", "RT_FORMAT"]
+__all__ = [
+    "HeightRaster",
+    "RT_FORMAT",
+    "RadioMaps",
+    "RayTracedChannel",
+    "build_note",
+    "build_radio_maps",
+    "cell_size_for",
+    "fill_radio_maps",
+    "geometric_los",
+    "map_figures",
+    "mean_o2i_db",
+    "ray_budget",
+    "rays_for",
+    "speckle_share",
+    "trace_path_gain",
+]
 
-RT_FORMAT = "rt-3"  # bump when the stored maps change meaning (rt-3: welded meshes)
+RT_FORMAT = "rt-4"  # bump when the stored maps change meaning (rt-3: welded meshes; rt-4: LoS-aware fill)
 MEAN_INDOOR_DISTANCE_M = 25.0 / 3.0  # [m] E[min(U(0,25), U(0,25))], 38.901 §7.4.3.1
 UMA_MIN_HEIGHT_M = 15.0  # [m] macro sites above this use UMa (as the statistical channel)
-_TX_BATCH = 16  # transmitters per solver call (progress granularity)
+_TX_BATCH = 4  # transmitters per solver call (progress granularity)
+_RAY_CHUNK = 1_000_000  # most rays per transmitter in one solver call (progress granularity)
+DEFAULT_CELL_SIZE_M = 5.0  # [m] map cell when channel.cell_size_m is None and the area is <= LARGE_AREA_M2
+LARGE_AREA_CELL_SIZE_M = 10.0  # [m] map cell for larger areas
+LARGE_AREA_M2 = 1e6  # [m^2]
+RAY_SPACING_CELLS = 0.8  # ray_budget: ray spacing at the map's extent, in map cells
+MIN_RAYS, MAX_RAYS = 200_000, 8_000_000  # ray_budget clipping
 MAX_TABLE_BYTES = 512 * 2**20  # [B] largest precomputed lookup table (path gain + antenna per cell)
 
 Progress = Callable[[str, float], None]  # (stage description, fraction done in [0, 1])
@@ -191,17 +217,20 @@ def _source_id(source: str) -> dict[str, str]:
 def _map_key(cfg: ScenarioConfig, tx_xyz: np.ndarray, uma: np.ndarray, tx_indoor: np.ndarray,
              materials: dict[str, str] | None) -> tuple[str, dict[str, Any]]:
     from ..cache import cache_key
+    from ..geometry import _LOADER_VERSION
 
     ch = cfg.channel
     payload = {
         "source": _source_id(ch.source),
         "default_building_height_m": ch.default_building_height_m,
         "area": [cfg.width_m, cfg.height_m],
-        "cell_size_m": ch.cell_size_m,
+        "cell_size_m": cell_size_for(cfg),
         "ue_height_m": cfg.radio.ue_height_m,
         "carrier_ghz": cfg.radio.carrier_ghz,
         "max_depth": ch.max_depth,
-        "samples_per_tx": ch.samples_per_tx,
+        "samples_per_tx": rays_for(cfg),
+        "scattering_coefficient": ch.scattering_coefficient,
+        "geometry_loader": _LOADER_VERSION,
         "diffraction": ch.diffraction,
         "refraction": ch.refraction,
         "o2i": ch.o2i,
@@ -227,41 +256,298 @@ def _materials_for(fc_ghz: float) -> tuple[str, str]:
     return "concrete", ("medium_dry_ground" if fc_ghz <= 10.0 else "concrete")
 
 
-def build_radio_maps(
-    cfg: ScenarioConfig,
+# --------------------------------------------------------------------------- sizing rules
+
+
+def cell_size_for(cfg: ScenarioConfig) -> float:
+    """Radio-map cell size [m]: ``channel.cell_size_m``, else 5 m up to 1 km² of area and 10 m above."""
+    cs = cfg.channel.cell_size_m
+    if cs is not None:
+        return float(cs)
+    return LARGE_AREA_CELL_SIZE_M if cfg.width_m * cfg.height_m > LARGE_AREA_M2 else DEFAULT_CELL_SIZE_M
+
+
+def ray_budget(width_m: float, height_m: float, cell_size_m: float) -> int:
+    """Rays per transmitter sized to the map (the rule used when ``channel.samples_per_tx`` is None).
+
+    ``N`` rays from an isotropic source are spaced ``sqrt(4π/N)`` rad apart, i.e. ``L·sqrt(4π/N)``
+    metres at range ``L``. Asking for :data:`RAY_SPACING_CELLS` of a map cell at the map's extent
+    ``L = max(width, height)`` gives ``N = 4π (L / (RAY_SPACING_CELLS·cell))²``, rounded up to
+    10⁵ and clipped to [:data:`MIN_RAYS`, :data:`MAX_RAYS`]. Bundled Helsinki (1 km, 5 m cells): 8·10⁵.
+    """
+    if cell_size_m <= 0:
+        raise ValueError(f"cell_size_m = {cell_size_m}: must be > 0")
+    n = 4.0 * math.pi * (max(width_m, height_m) / (RAY_SPACING_CELLS * cell_size_m)) ** 2
+    n = math.ceil(n / 1e5) * 100_000
+    return int(min(MAX_RAYS, max(MIN_RAYS, n)))
+
+
+def rays_for(cfg: ScenarioConfig) -> int:
+    """Rays per transmitter: ``channel.samples_per_tx``, else :func:`ray_budget` of the map."""
+    n = cfg.channel.samples_per_tx
+    if n is not None:
+        return int(n)
+    return ray_budget(cfg.width_m, cfg.height_m, cell_size_for(cfg))
+
+
+# --------------------------------------------------------------------------- geometric line of sight
+
+
+@dataclass
+class HeightRaster:
+    """Building heights on a regular raster (0 outside footprints).
+
+    Attributes:
+        h: (ny, nx) float32 height [m] of the footprint containing each raster cell's centre.
+        res: raster cell size [m]; cell (0, 0) spans [0, res) x [0, res).
+    """
+
+    h: np.ndarray
+    res: float
+
+    @classmethod
+    def from_city(cls, city: CityGeometry, width_m: float, height_m: float, res: float) -> HeightRaster:
+        """Rasterise the city's footprints over ``[0, width] x [0, height]`` (cell centres inside a footprint)."""
+        nx, ny = max(1, math.ceil(width_m / res)), max(1, math.ceil(height_m / res))
+        h = np.zeros(ny * nx, dtype=np.float32)
+        if city.buildings:
+            import shapely
+
+            gx, gy = np.meshgrid((np.arange(nx) + 0.5) * res, (np.arange(ny) + 0.5) * res)
+            tree = shapely.STRtree(city.buildings)
+            pi, bi = tree.query(shapely.points(gx.ravel(), gy.ravel()), predicate="within")
+            np.maximum.at(h, pi, np.asarray(city.heights, dtype=np.float32)[bi])
+        return cls(h=h.reshape(ny, nx), res=float(res))
+
+
+def geometric_los(tx_xyz: np.ndarray, pts: np.ndarray, h_rx: float, raster: HeightRaster) -> np.ndarray:
+    """Whether the straight segment from each transmitter to each point clears every building.
+
+    The segment from the antenna ``(x, y, z)`` to ``(px, py, h_rx)`` is sampled every raster
+    cell (vectorised over the points, nearest points retired first); it is blocked where a
+    sample lies below the building height of its raster cell. The last raster cell before
+    the receiver is not tested (an outdoor point beside a wall would be blocked by the
+    rasterised wall itself).
+
+    Args:
+        tx_xyz: (n_tx, 3) [m].
+        pts: (n, 2) receiver positions [m].
+        h_rx: receiver height [m].
+        raster: building heights.
+
+    Returns:
+        (n_tx, n) bool, True = line of sight.
+    """
+    tx_xyz = np.asarray(tx_xyz, dtype=np.float64).reshape(-1, 3)
+    pts = np.asarray(pts, dtype=np.float64).reshape(-1, 2)
+    out = np.ones((len(tx_xyz), len(pts)), dtype=bool)
+    if len(pts) == 0 or not np.any(raster.h > 0):
+        return out
+    ny, nx = raster.h.shape
+    hflat = raster.h.ravel()
+    step = raster.res
+    for t, (x0, y0, z0) in enumerate(tx_xyz):
+        d = np.hypot(pts[:, 0] - x0, pts[:, 1] - y0)
+        order = np.argsort(d, kind="stable")
+        ds = d[order]
+        px, py = pts[order, 0] - x0, pts[order, 1] - y0
+        blocked = np.zeros(len(pts), dtype=bool)
+        k = 1
+        while True:
+            s = k * step
+            lo = int(np.searchsorted(ds, s + step, side="right"))  # points still farther than one cell
+            if lo >= len(ds):
+                break
+            f = s / ds[lo:]
+            ix = np.clip(((x0 + px[lo:] * f) / step).astype(np.intp), 0, nx - 1)
+            iy = np.clip(((y0 + py[lo:] * f) / step).astype(np.intp), 0, ny - 1)
+            z = z0 + (h_rx - z0) * f
+            blocked[lo:] |= hflat[iy * nx + ix] > z
+            k += 1
+        out[t, order] = ~blocked
+    return out
+
+
+# --------------------------------------------------------------------------- fill and figures (numpy only)
+
+
+def fill_radio_maps(
+    pg_lin: np.ndarray,
+    *,
     tx_xyz: np.ndarray,
     uma: np.ndarray,
     tx_indoor: np.ndarray,
+    indoor: np.ndarray,
+    los: np.ndarray,
+    cell_size: float,
+    fc_ghz: float,
+    h_ut: float,
+    o2i_db: float,
+    local_mean: bool = True,
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Path gain [dB] of every (transmitter, map cell): ray-traced where reached, else filled.
+
+    Unreached pairs, in order:
+
+    1. outdoor cells with at least 5 of their 8 neighbours reached by rays of the same
+       geometric class (LoS or NLoS) take the mean *linear* path gain of those neighbours
+       (ray-sampling holes; averaging across a shadow boundary would not be sound);
+    2. the rest take 38.901 (UMa for ``uma`` transmitters, else UMi street canyon): the LoS
+       formula where the pair has geometric line of sight, else NLoS; plus the mean O2I
+       loss where the cell is inside a building or the transmitter is indoors.
+
+    With ``local_mean`` the ray-traced (and hole-filled) outdoor values are then replaced
+    by their local mean: the mean linear path gain over the 3 x 3 cells around each cell
+    that are outdoors, ray-traced and of the same geometric class. This removes the
+    Monte-Carlo noise of a finite ray count (few rays per far cell) without averaging
+    across a LoS/NLoS boundary or mixing in 38.901 values; small-scale fading is modelled
+    separately, so the map is meant to be the local-area mean.
+
+    Args:
+        pg_lin: (n_tx, ny, nx) linear path gain from the ray tracer, 0 = no ray.
+        tx_xyz: (n_tx, 3) [m].
+        uma: (n_tx,) bool.
+        tx_indoor: (n_tx,) bool.
+        indoor: (ny, nx) bool, cell centre inside a footprint.
+        los: (n_tx, ny, nx) bool geometric line of sight (see :func:`geometric_los`).
+        cell_size: [m]; cell (0, 0) is centred at (cell_size/2, cell_size/2).
+        fc_ghz: carrier [GHz].
+        h_ut: receiver height [m].
+        o2i_db: mean O2I loss [dB].
+        local_mean: replace the ray-traced outdoor values by their same-class 3 x 3 local mean.
+
+    Returns:
+        ``(pg_db (n_tx, ny, nx) float32, masks)`` with masks ``reached``, ``smoothed``,
+        ``filled_los`` (38.901 LoS), ``filled_nlos`` (38.901 NLoS), each (n_tx, ny, nx) bool.
+    """
+    n_tx, ny, nx = pg_lin.shape
+    reached = pg_lin > 0.0
+    smoothed = np.zeros_like(reached)
+    out = np.where(reached, pg_lin, 0.0).astype(np.float64)
+    for cls in (True, False):
+        sel = los == cls
+        filled, interp = _fill_monte_carlo_holes(np.where(sel, out, 0.0), reached & sel, indoor)
+        interp &= sel
+        out[interp] = filled[interp]
+        smoothed |= interp
+    have = reached | smoothed
+    if local_mean:
+        out = _local_mean(out, have & ~indoor[None], los)
+    pg_db = np.empty((n_tx, ny, nx), dtype=np.float32)
+    pg_db[have] = 10.0 * np.log10(out[have])
+    xc = (np.arange(nx) + 0.5) * cell_size
+    yc = (np.arange(ny) + 0.5) * cell_size
+    gx, gy = np.meshgrid(xc, yc)
+    filled_los = np.zeros_like(reached)
+    filled_nlos = np.zeros_like(reached)
+    for i in range(n_tx):
+        miss = ~have[i]
+        if not miss.any():
+            continue
+        d2d = np.hypot(gx[miss] - tx_xyz[i, 0], gy[miss] - tx_xyz[i, 1])
+        los_i = los[i][miss] & ~indoor[miss]
+        fl, fn = (pathloss_uma_los, pathloss_uma_nlos) if uma[i] else (pathloss_umi_los, pathloss_umi_nlos)
+        pl = np.where(los_i, fl(d2d, tx_xyz[i, 2], h_ut, fc_ghz), fn(d2d, tx_xyz[i, 2], h_ut, fc_ghz))
+        pl = pl + np.where(indoor[miss] | tx_indoor[i], o2i_db, 0.0)
+        pg_db[i][miss] = -pl
+        fl_mask = np.zeros((ny, nx), dtype=bool)
+        fl_mask[miss] = los_i
+        filled_los[i] = fl_mask
+        filled_nlos[i] = miss & ~fl_mask
+    return pg_db, {"reached": reached, "smoothed": smoothed, "filled_los": filled_los, "filled_nlos": filled_nlos}
+
+
+def _local_mean(lin: np.ndarray, valid: np.ndarray, los: np.ndarray) -> np.ndarray:
+    """Mean of ``lin`` over the valid 3 x 3 neighbourhood of the same LoS class, on valid cells (others kept)."""
+    _, ny, nx = lin.shape
+    out = lin.copy()
+    for cls in (True, False):
+        w = valid & (los == cls)
+        wp = np.pad(w.astype(np.float64), ((0, 0), (1, 1), (1, 1)))
+        vp = np.pad(np.where(w, lin, 0.0), ((0, 0), (1, 1), (1, 1)))
+        ssum = np.zeros(lin.shape)
+        cnt = np.zeros(lin.shape)
+        for dy in (0, 1, 2):
+            for dx in (0, 1, 2):
+                ssum += vp[:, dy:dy + ny, dx:dx + nx]
+                cnt += wp[:, dy:dy + ny, dx:dx + nx]
+        out[w] = ssum[w] / cnt[w]
+    return out
+
+
+def speckle_share(best_db: np.ndarray, outdoor: np.ndarray, jump_db: float = 10.0) -> float:
+    """Share of pairs of edge-neighbouring outdoor map cells whose best-server values differ by > ``jump_db``."""
+    jumps = n = 0
+    for a, b, oa, ob in ((best_db[:, 1:], best_db[:, :-1], outdoor[:, 1:], outdoor[:, :-1]),
+                         (best_db[1:], best_db[:-1], outdoor[1:], outdoor[:-1])):
+        both = oa & ob
+        n += int(both.sum())
+        jumps += int((np.abs(a - b)[both] > jump_db).sum())
+    return jumps / n if n else 0.0
+
+
+def map_figures(pg_db: np.ndarray, masks: dict[str, np.ndarray], indoor: np.ndarray,
+                los: np.ndarray) -> dict[str, float]:
+    """Build figures of a filled map, named apart from the RSRP coverage of the network.
+
+    Returns:
+        ``ray_traced_outdoor_pairs`` (share of outdoor (site, cell) pairs a ray reached),
+        ``ray_reached_outdoor_cells`` (share of outdoor cells reached by >= 1 site),
+        ``smoothed_outdoor_pairs`` (filled from reached neighbours), ``fill_38901_outdoor_pairs``,
+        ``los_outdoor_pairs`` (geometric LoS), ``los_pairs_filled`` (share of the LoS outdoor pairs
+        that no ray reached), ``los_pairs_given_nlos`` (count; 0 by construction),
+        ``fill_38901_best_server_cells`` (outdoor cells whose strongest site is a 38.901 value) and
+        ``speckle_share_10db`` (edge-neighbouring outdoor cells with a > 10 dB best-server path-gain jump).
+    """
+    outdoor = ~indoor
+    n_tx = pg_db.shape[0]
+    n_out = max(int(outdoor.sum()), 1)
+    pairs = max(n_out * n_tx, 1)
+    reached, smoothed = masks["reached"], masks["smoothed"]
+    fill = masks["filled_los"] | masks["filled_nlos"]
+    los_out = los & outdoor[None]
+    best = np.argmax(pg_db, axis=0)
+    best_fill = np.take_along_axis(fill, best[None], axis=0)[0]
+    return {
+        "ray_traced_outdoor_pairs": float((reached & outdoor[None]).sum() / pairs),
+        "ray_reached_outdoor_cells": float((reached.any(axis=0) & outdoor).sum() / n_out),
+        "smoothed_outdoor_pairs": float((smoothed & outdoor[None]).sum() / pairs),
+        "fill_38901_outdoor_pairs": float((fill & outdoor[None]).sum() / pairs),
+        "los_outdoor_pairs": float(los_out.sum() / pairs),
+        "los_pairs_filled": float((los_out & ~reached).sum() / max(int(los_out.sum()), 1)),
+        "los_pairs_given_nlos": int((los_out & masks["filled_nlos"]).sum()),
+        "fill_38901_best_server_cells": float((best_fill & outdoor).sum() / n_out),
+        "speckle_share_10db": speckle_share(pg_db.max(axis=0), outdoor),
+    }
+
+
+def trace_path_gain(
+    cfg: ScenarioConfig,
+    tx_xyz: np.ndarray,
     city: CityGeometry,
     *,
+    cell_size: float,
+    rays: int,
     materials: dict[str, str] | None = None,
     progress: Progress | None = None,
     seed: int = 42,
-) -> tuple[RadioMaps, dict[str, Any]]:
-    """Ray-trace the path-gain maps of all transmitters (no caching; see :meth:`RayTracedChannel.from_config`).
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Ray-trace the linear path gain of every transmitter on the map grid (Sionna RT; no fill).
 
-    Args:
-        cfg: scenario (area, radio, channel settings).
-        tx_xyz: (n_tx, 3) transmitter positions in the local frame [m].
-        uma: (n_tx,) bool, fill unreached cells with UMa (else UMi) NLoS.
-        tx_indoor: (n_tx,) bool, transmitter indoors (O2I on the fill).
-        city: the geometry (buildings for the scene and the indoor mask).
-        materials: per-tag material rules for :func:`mndt_envs.twin.scene.build_scene`.
-        progress: callback ``(stage, fraction)``.
-        seed: ray sampling seed.
+    Transmitters are traced :data:`_TX_BATCH` at a time and the rays in chunks of at most
+    :data:`_RAY_CHUNK` per transmitter (independent seeds, averaged), so the progress
+    callback moves during tracing.
 
     Returns:
-        (maps, summary) where summary has the timings [s] and coverage figures.
+        ``(pg (n_tx, ny, nx) float64 linear path gain, 0 where no ray arrived, info)``;
+        info has ``time_scene_s``, ``time_raytrace_s`` and ``variant``.
     """
     from .. import backend
     from ..scene import build_scene, sionna_scene_path
 
     ch = cfg.channel
     fc = cfg.radio.carrier_ghz
-    h_ut = cfg.radio.ue_height_m
-    cs = float(ch.cell_size_m)
-    if cs <= 0:
-        raise ValueError(f"channel.cell_size_m = {cs}: must be > 0")
+    cs = float(cell_size)
     default_mat, ground_mat = _materials_for(fc)
     report = progress or (lambda stage, frac: None)
     t0 = time.perf_counter()
@@ -273,8 +559,12 @@ def build_radio_maps(
         if ch.source.startswith("sionna:"):
             xml = sionna_scene_path(ch.source)
         else:
-            xml = build_scene(city, tmp, materials=materials, default_material=default_mat, ground_material=ground_mat)
+            xml = build_scene(city, tmp, materials=materials, default_material=default_mat, ground_material=ground_mat,
+                              scattering_coefficient=float(ch.scattering_coefficient))
         scene = load_scene(str(xml), merge_shapes=True)
+    if ch.source.startswith("sionna:") and ch.scattering_coefficient > 0:
+        for mat in scene.radio_materials.values():
+            mat.scattering_coefficient = float(ch.scattering_coefficient)
     offx, offy = city.scene_offset
     scene.frequency = fc * 1e9
     scene.tx_array = PlanarArray(num_rows=1, num_cols=1, pattern="iso", polarization="V")
@@ -282,83 +572,144 @@ def build_radio_maps(
     t_scene = time.perf_counter() - t0
     report("scene", 1.0)
 
-    W, H = cfg.width_m, cfg.height_m
-    nx, ny = max(1, math.ceil(W / cs)), max(1, math.ceil(H / cs))
+    nx, ny = max(1, math.ceil(cfg.width_m / cs)), max(1, math.ceil(cfg.height_m / cs))
     size = [nx * cs, ny * cs]
-    center = mi.Point3f(offx + size[0] / 2.0, offy + size[1] / 2.0, h_ut)
+    center = mi.Point3f(offx + size[0] / 2.0, offy + size[1] / 2.0, cfg.radio.ue_height_m)
     solver = RadioMapSolver()
     n_tx = len(tx_xyz)
-    pg = np.zeros((n_tx, ny, nx), dtype=np.float32)
+    pg = np.zeros((n_tx, ny, nx), dtype=np.float64)
+    n_chunks = max(1, math.ceil(rays / _RAY_CHUNK))
+    per_chunk = math.ceil(rays / n_chunks)
+    batches = list(range(0, n_tx, _TX_BATCH))
+    steps, done = len(batches) * n_chunks, 0
     t1 = time.perf_counter()
-    for b0 in range(0, n_tx, _TX_BATCH):
-        report("ray tracing", b0 / n_tx)
+    report("ray tracing", 0.0)
+    for b0 in batches:
         for name in list(scene.transmitters):
             scene.remove(name)
         idx = range(b0, min(n_tx, b0 + _TX_BATCH))
         for i in idx:
             x, y, z = tx_xyz[i]
             scene.add(Transmitter(name=f"tx{i}", position=mi.Point3f(float(x + offx), float(y + offy), float(z))))
-        rm = solver(scene, center=center, orientation=mi.Point3f(0.0, 0.0, 0.0), size=mi.Point2f(*size),
-                    cell_size=mi.Point2f(cs, cs), samples_per_tx=int(ch.samples_per_tx), max_depth=int(ch.max_depth),
-                    los=True, specular_reflection=True, diffuse_reflection=False, refraction=bool(ch.refraction),
-                    diffraction=bool(ch.diffraction), seed=seed)
-        pg[b0: b0 + len(idx)] = np.asarray(rm.path_gain.numpy(), dtype=np.float32)[:, :ny, :nx]
-    report("ray tracing", 1.0)
+        for c in range(n_chunks):
+            rm = solver(scene, center=center, orientation=mi.Point3f(0.0, 0.0, 0.0), size=mi.Point2f(*size),
+                        cell_size=mi.Point2f(cs, cs), samples_per_tx=int(per_chunk), max_depth=int(ch.max_depth),
+                        los=True, specular_reflection=True, diffuse_reflection=bool(ch.scattering_coefficient > 0),
+                        refraction=bool(ch.refraction), diffraction=bool(ch.diffraction), seed=seed + 1000 * c)
+            pg[b0: b0 + len(idx)] += np.asarray(rm.path_gain.numpy(), dtype=np.float64)[:, :ny, :nx] / n_chunks
+            done += 1
+            report("ray tracing", done / steps)
     t_solve = time.perf_counter() - t1
+    return pg, {"time_scene_s": round(t_scene, 3), "time_raytrace_s": round(t_solve, 3), "variant": str(mi.variant())}
 
-    # fill the unreached cells
+
+def build_radio_maps(
+    cfg: ScenarioConfig,
+    tx_xyz: np.ndarray,
+    uma: np.ndarray,
+    tx_indoor: np.ndarray,
+    city: CityGeometry,
+    *,
+    materials: dict[str, str] | None = None,
+    progress: Progress | None = None,
+    seed: int = 42,
+) -> tuple[RadioMaps, dict[str, Any]]:
+    """Ray-trace and fill the path-gain maps of all transmitters (no caching; see :meth:`RayTracedChannel.from_config`).
+
+    Args:
+        cfg: scenario (area, radio, channel settings).
+        tx_xyz: (n_tx, 3) transmitter positions in the local frame [m].
+        uma: (n_tx,) bool, fill unreached cells with UMa (else UMi).
+        tx_indoor: (n_tx,) bool, transmitter indoors (O2I on the fill).
+        city: the geometry (buildings for the scene, the indoor mask and the line-of-sight test).
+        materials: per-tag material rules for :func:`mndt_envs.twin.scene.build_scene`.
+        progress: callback ``(stage, fraction)``.
+        seed: ray sampling seed.
+
+    Returns:
+        (maps, summary) where summary has the timings [s] and the figures of :func:`map_figures`.
+    """
+    ch = cfg.channel
+    fc = cfg.radio.carrier_ghz
+    h_ut = cfg.radio.ue_height_m
+    cs = cell_size_for(cfg)
+    if cs <= 0:
+        raise ValueError(f"channel.cell_size_m = {cs}: must be > 0")
+    rays = rays_for(cfg)
+    _materials_for(fc)
+    report = progress or (lambda stage, frac: None)
+    tx_xyz = np.asarray(tx_xyz, dtype=np.float64)
+    pg, info = trace_path_gain(cfg, tx_xyz, city, cell_size=cs, rays=rays, materials=materials, progress=report,
+                               seed=seed)
+    n_tx, ny, nx = pg.shape
     report("fill", 0.0)
+    t2 = time.perf_counter()
     xc = (np.arange(nx) + 0.5) * cs
     yc = (np.arange(ny) + 0.5) * cs
     gx, gy = np.meshgrid(xc, yc)
-    indoor = city.inside_building(np.stack([gx.ravel(), gy.ravel()], axis=1)).reshape(ny, nx)
-    reached = pg > 0.0
-    pg, interp = _fill_monte_carlo_holes(pg, reached, indoor)
-    have = reached | interp
-    pg_db = np.empty_like(pg)
-    pg_db[have] = 10.0 * np.log10(pg[have])
-    o2i = mean_o2i_db(fc, ch.o2i)
-    for i in range(n_tx):
-        miss = ~have[i]
-        if not miss.any():
-            continue
-        d2d = np.hypot(gx[miss] - tx_xyz[i, 0], gy[miss] - tx_xyz[i, 1])
-        f = pathloss_uma_nlos if uma[i] else pathloss_umi_nlos
-        pl = f(d2d, tx_xyz[i, 2], h_ut, fc)
-        pl = pl + np.where(indoor[miss] | tx_indoor[i], o2i, 0.0)
-        pg_db[i][miss] = -pl
+    pts = np.stack([gx.ravel(), gy.ravel()], axis=1)
+    indoor = city.inside_building(pts).reshape(ny, nx)
+    raster = HeightRaster.from_city(city, nx * cs, ny * cs, min(cs / 2.0, 2.5))
+    los = geometric_los(tx_xyz, pts, h_ut, raster).reshape(n_tx, ny, nx)
+    report("fill", 0.5)
+    pg_db, masks = fill_radio_maps(pg, tx_xyz=tx_xyz, uma=uma, tx_indoor=tx_indoor, indoor=indoor, los=los,
+                                   cell_size=cs, fc_ghz=fc, h_ut=h_ut, o2i_db=mean_o2i_db(fc, ch.o2i))
+    figures = map_figures(pg_db, masks, indoor, los)
+    t_fill = time.perf_counter() - t2
     report("fill", 1.0)
+    reached = masks["reached"]
+    buried = _buried_transmitters(tx_xyz, city)
     _warn_buried_transmitters(tx_xyz, reached, city)
     maps = RadioMaps(pg_db=pg_db, reached=reached, indoor=indoor, x0=cs / 2.0, y0=cs / 2.0, cell_size=cs,
-                     tx_xyz=np.asarray(tx_xyz, dtype=np.float64))
-    outdoor = ~indoor
-    n_out = max(int(outdoor.sum()) * n_tx, 1)
-    best = np.argmax(pg_db, axis=0)  # strongest transmitter per map cell
-    best_fallback = ~np.take_along_axis(have, best[None], axis=0)[0]
-    summary = {
+                     tx_xyz=tx_xyz)
+    fill = masks["filled_los"] | masks["filled_nlos"]
+    summary: dict[str, Any] = {
         "source": ch.source,
         "buildings": city.n_buildings,
+        "default_height_share": float(getattr(city, "default_height_share", 0.0)),
         "transmitters": n_tx,
         "grid": [ny, nx],
         "cell_size_m": cs,
-        "rays_per_tx": int(ch.samples_per_tx),
+        "rays_per_tx": int(rays),
+        "rays_rule": "channel.samples_per_tx" if ch.samples_per_tx is not None else "ray_budget(area, cell size)",
         "max_depth": int(ch.max_depth),
         "diffraction": bool(ch.diffraction),
         "refraction": bool(ch.refraction),
+        "scattering_coefficient": float(ch.scattering_coefficient),
         "carrier_ghz": fc,
-        "variant": str(mi.variant()),
-        "time_scene_s": round(t_scene, 3),
-        "time_raytrace_s": round(t_solve, 3),
-        "coverage": float(reached.mean()),  # share of (tx, map cell) pairs a ray reached
-        "interpolated_cells": int(interp.sum()),  # Monte-Carlo holes filled from reached neighbours
-        "fallback_share": float(1.0 - have.mean()),  # share of (tx, map cell) pairs with the 38.901 value
-        "fallback_cells": int((~have).sum()),
-        "fallback_share_outdoor": float((~have & outdoor[None]).sum() / n_out),
-        # outdoor map cells whose strongest transmitter's value is the 38.901 fill
-        "fallback_share_best_server": float((best_fallback & outdoor).sum() / max(int(outdoor.sum()), 1)),
+        **info,
+        "time_fill_s": round(t_fill, 3),
+        **figures,
+        "smoothed_pairs": int(masks["smoothed"].sum()),
+        "fill_38901_pairs": int(fill.sum()),
         "indoor_share": float(indoor.mean()),
+        "buried_transmitters": [int(i) for i in buried],
     }
     return maps, summary
+
+
+def _buried_transmitters(tx_xyz: np.ndarray, city: CityGeometry) -> list[int]:
+    """Indices of antennas inside a building footprint below its roof (their rays cannot leave)."""
+    if not city.buildings:
+        return []
+    import shapely
+
+    tree = shapely.STRtree(city.buildings)
+    pi, bi = tree.query(shapely.points(tx_xyz[:, :2]), predicate="within")
+    return sorted({int(i) for i, b in zip(pi, bi, strict=True) if tx_xyz[i, 2] < city.heights[b]})
+
+
+def build_note(summary: dict[str, Any]) -> str:
+    """One line on how much of the map is ray-traced and what was filled (for summaries and demos)."""
+    s = summary
+    if "ray_traced_outdoor_pairs" not in s:
+        return ""
+    note = (f"ray-traced {100 * s['ray_traced_outdoor_pairs']:.0f}% of outdoor (site, cell) pairs, "
+            f"{100 * s['ray_reached_outdoor_cells']:.0f}% of outdoor cells reached by >= 1 site; "
+            f"the rest filled from reached neighbours or 3GPP 38.901 (LoS/NLoS by geometry)")
+    if s.get("buried_transmitters"):
+        note += f"; {len(s['buried_transmitters'])} antenna(s) below a roof (rays cannot leave)"
+    return note
 
 
 def _warn_buried_transmitters(tx_xyz: np.ndarray, reached: np.ndarray, city: CityGeometry) -> None:
@@ -487,7 +838,8 @@ class RayTracedChannel:
             if got is not None:
                 maps, maps_sha = got
                 summary = dict(store.meta("radiomap", key), maps_sha256=maps_sha)
-                summary.update(cached=True, cache_key=key, time_load_s=round(time.perf_counter() - t0, 4))
+                summary.update(cached=True, cache_key=key, time_load_s=round(time.perf_counter() - t0, 4),
+                               note=build_note(summary))
                 return cls(cfg, cells, maps, cell_to_tx, summary)
         if city is None:
             from ..geometry import load_city
@@ -508,13 +860,7 @@ class RayTracedChannel:
             except OSError as exc:
                 warnings.warn(f"could not store the radio maps in the cache ({exc})", stacklevel=2)
         summary = dict(summary, cached=False, cache_key=key)
-        if summary["fallback_share_outdoor"] > 0.0:
-            warnings.warn(
-                f"ray tracing reached {100 * summary['coverage']:.1f}% of the (transmitter, map cell) pairs; "
-                f"{summary['fallback_cells']} unreached cells use the 38.901 NLoS(+O2I) value "
-                f"({100 * summary['fallback_share_outdoor']:.1f}% of outdoor cells)",
-                stacklevel=2,
-            )
+        summary["note"] = build_note(summary)
         return cls(cfg, cells, maps, cell_to_tx, summary)
 
     def path_gain_db(self, xy: np.ndarray) -> np.ndarray:
