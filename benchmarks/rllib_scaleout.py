@@ -1,0 +1,75 @@
+"""RLlib scale-out on this machine: sampled env-steps/s with 1 vs 2 env runners (local Ray).
+
+Usage: ``python benchmarks/rllib_scaleout.py [--env cell_sleep_v0] [--steps 2000] [--repeats 3]``
+
+Builds the suite's PPO config (:func:`mndt_envs.integrations.rllib.ppo_config`) with ``K``
+remote env runners for each ``K`` in ``--runners`` (all in the same run, one local Ray
+instance with as many CPUs as the largest ``K``), then times sampling alone: every runner
+samples ``--steps`` env steps with the current policy, concurrently; throughput is the total
+env steps over the wall time of the slowest runner. Median of ``--repeats`` rounds after one
+warm-up round. Prints a table with env-steps/s and the ratio to ``K = 1``, and the load
+average before the run (other processes share the cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--env", default="cell_sleep_v0", help="parallel name or Gymnasium id")
+    ap.add_argument("--scenario", default="toy")
+    ap.add_argument("--steps", type=int, default=2000, help="env steps per runner per round")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--runners", default="1,2", help="comma-separated env-runner counts")
+    ap.add_argument("--envs-per-runner", type=int, default=1)
+    args = ap.parse_args()
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = "1"
+
+    import ray
+    from rich.console import Console
+    from rich.table import Table
+
+    from mndt_envs.integrations.rllib import ppo_config
+
+    counts = [int(k) for k in args.runners.split(",")]
+    load0 = os.getloadavg()
+    ray.init(num_cpus=max(counts), include_dashboard=False, log_to_driver=False)
+    rows = []
+    for k in counts:
+        cfg = ppo_config(args.env, {"scenario": args.scenario}, num_env_runners=k,
+                         num_envs_per_env_runner=args.envs_per_runner, train_batch_size=args.steps * k)
+        algo = cfg.build_algo()
+        group = algo.env_runner_group
+
+        def one_round(steps: int = args.steps) -> float:
+            t0 = time.perf_counter()
+            group.foreach_env_runner(lambda r, s=steps: sum(e.env_steps() for e in r.sample(num_timesteps=s)),
+                                     local_env_runner=False)
+            return time.perf_counter() - t0
+
+        one_round(max(50, args.steps // 10))  # warm-up (env build, first forward passes)
+        times = [one_round() for _ in range(args.repeats)]
+        med = statistics.median(times)
+        rows.append((k, args.steps * k, med, args.steps * k / med))
+        algo.stop()
+    ray.shutdown()
+    load1 = os.getloadavg()
+    base = rows[0][3]
+    t = Table(title=f"RLlib sampling, {args.env} on '{args.scenario}', {args.envs_per_runner} env(s) per runner "
+                    f"(median of {args.repeats})")
+    for c in ("env runners", "env steps / round", "round [s]", "env-steps/s", "vs first"):
+        t.add_column(c, justify="right")
+    for k, n, med, sps in rows:
+        t.add_row(str(k), str(n), f"{med:.2f}", f"{sps:.0f}", f"{sps / base:.2f}x")
+    Console().print(t)
+    print(f"load average before {load0[0]:.2f} / after {load1[0]:.2f} (1-min), {os.cpu_count()} CPUs")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,381 @@
+"""Ray RLlib integration: every env registered with one call, masks applied, cost in the metrics.
+
+``pip install "mndt-envs[rllib]"`` (``ray[rllib]``; RLlib pins its own Gymnasium version, which
+the suite supports). Then::
+
+    from mndt_envs.integrations.rllib import ppo_config, register_all
+
+    register_all()                                  # every Gymnasium id and parallel name
+    config = ppo_config("cell_sleep_v0", env_config={"scenario": "toy"})
+    algo = config.build_algo()
+    result = algo.train()                           # result["env_runners"]["mndt/cost"] ...
+
+What :func:`register_all` registers (``ray.tune.register_env``), under the suite's own names:
+
+* each Gymnasium id (``"mndt/CellSleep-v0"`` …) as a single-agent env
+  (:func:`make_single_agent`): ``Dict`` observations are flattened except the action mask,
+  ``Dict`` actions (resource allocation, ``direct`` mode) become one ``MultiDiscrete``;
+* each PettingZoo name (``"cell_sleep_v0"`` …) as an RLlib ``MultiAgentEnv``
+  (:class:`MndtMultiAgentEnv`), with ``Dict`` actions flattened per agent.
+
+:func:`ppo_config` builds a ready PPO config: one shared policy per agent kind
+(``cell_3`` → ``"cell"``; :func:`agent_kind`), the action-masking RL module
+(:class:`MaskedPPOTorchRLModule`) wherever observations carry an ``action_mask`` (cell sleep),
+and the :class:`MndtMetricsCallback`, which logs each episode's cost (summed ``info["cost"]``)
+and the task's own episode metrics as ``mndt/<name>`` in the env runners' results.
+
+``env_config`` holds the env's kwargs (``scenario``, ``config``) plus ``flat_action``
+(``"multidiscrete"``/``"box"``) and ``power_levels`` for the flat-action form.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+from ray.rllib.algorithms.ppo.torch.default_ppo_torch_rl_module import DefaultPPOTorchRLModule
+from ray.rllib.callbacks.callbacks import RLlibCallback
+from ray.rllib.core.columns import Columns
+from ray.rllib.env.multi_agent_env import MultiAgentEnv
+from ray.tune.registry import register_env
+
+from ..registration import TASKS, parallel_env
+from ..registration import task as task_spec
+from ..wrappers.flat_action import FlatAction, FlatActionParallel, needs_flat_action
+
+__all__ = ["register_all", "make_single_agent", "MndtMultiAgentEnv", "MaskedPPOTorchRLModule",
+           "MndtMetricsCallback", "ppo_config", "agent_kind", "is_multi_agent", "env_names", "COST_SUMMED"]
+
+#: Parallel envs whose ``info["cost"]`` is each agent's own share (the step's cost is the sum over
+#: agents). In the others every agent reports the same, global cost.
+COST_SUMMED = frozenset({"resource_allocation_v0"})
+_EPISODE_KEY = "mndt_episode"
+_ENV_KEYS = ("flat_action", "power_levels")
+
+
+def env_names() -> list[str]:
+    """Every name :func:`register_all` registers: the Gymnasium ids, then the parallel names."""
+    return [t.env_id for t in TASKS] + [t.parallel_name for t in TASKS]
+
+
+def is_multi_agent(name: str) -> bool:
+    """True for a parallel (PettingZoo) name, False for a Gymnasium id; ``KeyError`` for others."""
+    for t in TASKS:
+        if name == t.parallel_name:
+            return True
+        if name == t.env_id:
+            return False
+    raise KeyError(f"unknown env {name!r}; known: {', '.join(env_names())}")
+
+
+def agent_kind(agent_id: str) -> str:
+    """The policy shared by an agent: its id without the trailing index (``"cell_3"`` → ``"cell"``)."""
+    return re.sub(r"_\d+$", "", str(agent_id))
+
+
+def _split(env_config: dict[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    cfg = dict(env_config or {})
+    opts = {k: cfg.pop(k) for k in _ENV_KEYS if k in cfg}
+    return cfg, opts
+
+
+class _EpisodeSummary(gym.Wrapper):  # type: ignore[type-arg]
+    """Sums ``info["cost"]`` over the episode; the last info gets ``mndt_episode`` (cost + metrics)."""
+
+    def reset(self, **kwargs: Any) -> Any:
+        self._cost = 0.0
+        return self.env.reset(**kwargs)
+
+    def step(self, action: Any) -> Any:
+        obs, r, term, trunc, info = self.env.step(action)
+        self._cost += float(np.sum(info.get("cost", 0.0)))
+        if term or trunc:
+            info = dict(info)
+            info[_EPISODE_KEY] = {"cost": self._cost, **_scalars(info.get("episode_metrics"))}
+        return obs, r, term, trunc, info
+
+
+class _FlattenFeatures(gym.ObservationWrapper):  # type: ignore[type-arg]
+    """``Dict`` observations as one flat ``float32`` vector, keeping ``action_mask`` beside it.
+
+    ``Dict(observation, action_mask)`` becomes ``Dict(observation=flat, action_mask=mask)``; any
+    other ``Dict`` (or a multi-dimensional ``Box``) becomes one flat ``Box``.
+    """
+
+    def __init__(self, env: gym.Env) -> None:  # type: ignore[type-arg]
+        super().__init__(env)
+        sp = env.observation_space
+        self._mask = isinstance(sp, spaces.Dict) and "action_mask" in sp.spaces
+        self._feat_space: spaces.Space[Any]
+        if isinstance(sp, spaces.Dict) and self._mask:
+            self._feat_space = spaces.Dict({k: v for k, v in sp.spaces.items() if k != "action_mask"})
+            feat = spaces.flatten_space(self._feat_space)
+            self.observation_space = spaces.Dict({"observation": feat, "action_mask": sp["action_mask"]})
+        else:
+            self._feat_space = sp
+            self.observation_space = spaces.flatten_space(sp)
+
+    def observation(self, obs: Any) -> Any:
+        if self._mask:
+            feats = {k: v for k, v in obs.items() if k != "action_mask"}
+            return {"observation": np.asarray(spaces.flatten(self._feat_space, feats), dtype=np.float32),
+                    "action_mask": obs["action_mask"]}
+        return np.asarray(spaces.flatten(self._feat_space, obs), dtype=np.float32)
+
+
+def make_single_agent(env_id: str, env_config: dict[str, Any] | None = None) -> gym.Env:  # type: ignore[type-arg]
+    """A Gymnasium env ready for RLlib: flat observations (mask kept), flat actions, episode summary.
+
+    Args:
+        env_id: a registered id (``"mndt/CellSleep-v0"``).
+        env_config: the env's kwargs (``scenario``, ``config``) plus ``flat_action`` and ``power_levels``.
+    """
+    import mndt_envs  # noqa: F401  (registers the ids in this process, e.g. on a Ray worker)
+
+    kwargs, opts = _split(env_config)
+    env: gym.Env = gym.make(env_id, **kwargs)  # type: ignore[type-arg]
+    sp = env.observation_space
+    flat_needed = isinstance(sp, spaces.Dict) or (isinstance(sp, spaces.Box) and len(sp.shape) > 1)
+    if isinstance(sp, spaces.Dict) and set(sp.spaces) == {"observation", "action_mask"}:
+        flat_needed = len(sp["observation"].shape or ()) > 1
+    if flat_needed:
+        env = _FlattenFeatures(env)
+    if needs_flat_action(env.action_space):
+        env = FlatAction(env, opts.get("flat_action", "multidiscrete"), int(opts.get("power_levels", 5)))
+    return _EpisodeSummary(env)
+
+
+def _scalars(d: Any) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for k, v in dict(d or {}).items():
+        if isinstance(v, (bool, int, float, np.integer, np.floating)):
+            out[str(k)] = float(v)
+    return out
+
+
+class MndtMultiAgentEnv(MultiAgentEnv):  # type: ignore[misc]
+    """A suite's PettingZoo ``ParallelEnv`` as an RLlib ``MultiAgentEnv`` (no user glue).
+
+    * observations pass unchanged (cell sleep keeps ``Dict(observation, action_mask)`` with the
+      ``int8`` mask, which :class:`MaskedPPOTorchRLModule` reads);
+    * ``Dict`` actions (resource allocation) become one ``MultiDiscrete`` per agent
+      (:class:`~mndt_envs.wrappers.FlatActionParallel`; ``flat_action="box"`` for a ``Box``);
+    * ``"__all__"`` ends the episode when every agent is done; the last step's infos carry
+      ``mndt_episode``: the episode's cost (``info["cost"]`` summed over steps, and over agents
+      for the envs in :data:`COST_SUMMED`) and the task's ``episode_metrics``.
+
+    Args:
+        name: the parallel env's name (``"cell_sleep_v0"``).
+        env_config: the env's kwargs (``scenario``, ``config``) plus ``flat_action``/``power_levels``.
+    """
+
+    def __init__(self, name: str, env_config: dict[str, Any] | None = None) -> None:
+        super().__init__()
+        kwargs, opts = _split(env_config)
+        penv = parallel_env(name, **kwargs)
+        if any(needs_flat_action(penv.action_space(a)) for a in penv.possible_agents):
+            penv = FlatActionParallel(penv, opts.get("flat_action", "multidiscrete"), int(opts.get("power_levels", 5)))
+        self.name = name
+        self.par_env = penv
+        self.possible_agents = list(penv.possible_agents)
+        self.agents = list(self.possible_agents)
+        self.observation_spaces = {a: penv.observation_space(a) for a in self.possible_agents}
+        self.action_spaces = {a: penv.action_space(a) for a in self.possible_agents}
+        self._sum_cost = name in COST_SUMMED
+        self._cost = 0.0
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict, dict]:
+        obs, infos = self.par_env.reset(seed=seed, options=options)
+        self.agents = list(self.par_env.agents)
+        self._cost = 0.0
+        return obs, dict(infos or {})
+
+    def step(self, action_dict: dict[Any, Any]) -> tuple[dict, dict, dict, dict, dict]:  # type: ignore[override]
+        obs, rew, term, trunc, infos = self.par_env.step(action_dict)
+        costs = [float(np.sum(i.get("cost", 0.0))) for i in infos.values()]
+        if costs:
+            self._cost += sum(costs) if self._sum_cost else costs[0]
+        done = bool(term) and all(term.values())
+        cut = bool(trunc) and all(trunc.values())
+        term = dict(term)
+        trunc = dict(trunc)
+        term["__all__"] = done
+        trunc["__all__"] = cut and not done
+        if done or cut:
+            metrics = next((i.get("episode_metrics") for i in infos.values() if "episode_metrics" in i), None)
+            summary = {"cost": self._cost, **_scalars(metrics)}
+            infos = {a: {**i, _EPISODE_KEY: summary} for a, i in infos.items()}
+        self.agents = list(self.par_env.agents)
+        return obs, rew, term, trunc, infos
+
+    def render(self) -> Any:
+        return self.par_env.render()
+
+    def close(self) -> None:
+        self.par_env.close()
+
+
+def _creator_single(env_id: str) -> Any:
+    return lambda cfg: make_single_agent(env_id, dict(cfg or {}))
+
+
+def _creator_multi(name: str) -> Any:
+    return lambda cfg: MndtMultiAgentEnv(name, dict(cfg or {}))
+
+
+def register_all() -> list[str]:
+    """Register every env with RLlib (``ray.tune.register_env``); returns the registered names.
+
+    Gymnasium ids register as single-agent envs (:func:`make_single_agent`), PettingZoo names as
+    multi-agent envs (:class:`MndtMultiAgentEnv`). Idempotent.
+    """
+    for t in TASKS:
+        register_env(t.env_id, _creator_single(t.env_id))
+        register_env(t.parallel_name, _creator_multi(t.parallel_name))
+    return env_names()
+
+
+class MaskedPPOTorchRLModule(DefaultPPOTorchRLModule):  # type: ignore[misc]
+    """PPO's default torch module behind an action mask read from the observation.
+
+    Observations are ``Dict(observation=features, action_mask=mask)`` (the suite's form; the mask
+    may be ``int8``). The encoder sees ``"observation"`` only; illegal actions get logits of
+    ``-1e9`` (flat mask over the concatenated logits, so ``Discrete`` and ``MultiDiscrete`` both
+    work). The batch is never modified in place.
+    """
+
+    def __init__(self, *, observation_space: spaces.Space[Any] | None = None, **kwargs: Any) -> None:
+        if not (isinstance(observation_space, spaces.Dict) and {"observation", "action_mask"} <= set(
+                observation_space.spaces)):
+            raise ValueError("MaskedPPOTorchRLModule needs a Dict observation space with keys 'observation' and "
+                             f"'action_mask', got {observation_space}")
+        self._obs_with_mask = observation_space
+        super().__init__(observation_space=observation_space["observation"], **kwargs)
+
+    def setup(self) -> None:
+        super().setup()
+        self.observation_space = self._obs_with_mask
+
+    @staticmethod
+    def _split_obs(batch: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        obs = batch[Columns.OBS]
+        inner = dict(batch)
+        inner[Columns.OBS] = obs["observation"].float()
+        return obs["action_mask"], inner
+
+    @staticmethod
+    def _masked(out: dict[str, Any], mask: Any) -> dict[str, Any]:
+        import torch
+
+        logits = out[Columns.ACTION_DIST_INPUTS]
+        penalty = (1.0 - mask.to(logits.dtype).reshape(logits.shape)) * -1e9
+        out[Columns.ACTION_DIST_INPUTS] = logits + penalty
+        assert isinstance(out[Columns.ACTION_DIST_INPUTS], torch.Tensor)
+        return out
+
+    def _forward(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        mask, inner = self._split_obs(batch)
+        return self._masked(super()._forward(inner, **kwargs), mask)
+
+    def _forward_train(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        mask, inner = self._split_obs(batch)
+        return self._masked(super()._forward_train(inner, **kwargs), mask)
+
+    def compute_values(self, batch: dict[str, Any], embeddings: Any = None) -> Any:
+        if isinstance(batch[Columns.OBS], dict):
+            _, batch = self._split_obs(batch)
+        return super().compute_values(batch, embeddings)
+
+
+class MndtMetricsCallback(RLlibCallback):  # type: ignore[misc]
+    """Logs each finished episode's cost and task metrics as ``mndt/<name>`` (window-averaged)."""
+
+    def on_episode_end(self, *, episode: Any, metrics_logger: Any = None, **kwargs: Any) -> None:
+        if metrics_logger is None:
+            return
+        last = episode.get_infos(-1)
+        summary = None
+        if isinstance(last, dict) and _EPISODE_KEY in last:
+            summary = last[_EPISODE_KEY]
+        elif isinstance(last, dict):
+            summary = next((i[_EPISODE_KEY] for i in last.values() if isinstance(i, dict) and _EPISODE_KEY in i), None)
+        if not summary:
+            return
+        for k, v in summary.items():
+            metrics_logger.log_value(f"mndt/{k}", float(v), reduce="mean", window=20)
+
+
+def _obs_space_of(name: str, env_config: dict[str, Any] | None) -> tuple[dict[str, spaces.Space[Any]], bool]:
+    """Per-kind observation spaces (multi-agent) or ``{"default_policy": space}``; and multi-agent flag."""
+    if is_multi_agent(name):
+        env = MndtMultiAgentEnv(name, env_config)
+        out = {agent_kind(str(a)): env.par_env.observation_space(a) for a in env.possible_agents}
+        env.close()
+        return out, True
+    e = make_single_agent(name, env_config)
+    sp = e.observation_space
+    e.close()
+    return {"default_policy": sp}, False
+
+
+def ppo_config(name: str, env_config: dict[str, Any] | None = None, *, num_env_runners: int = 0,
+               num_envs_per_env_runner: int = 1, train_batch_size: int = 4000, minibatch_size: int = 256,
+               num_epochs: int = 5, lr: float = 3e-4, gamma: float = 0.95, hidden: tuple[int, ...] = (64, 64),
+               rollout_fragment_length: int | str = "auto", seed: int | None = 0) -> Any:
+    """A PPO config for one suite env, ready to ``build_algo()`` (registers the envs first).
+
+    Args:
+        name: a Gymnasium id (single-agent) or a parallel name (multi-agent, one shared policy per
+            agent kind).
+        env_config: the env's kwargs (``scenario``, ``config``) plus ``flat_action``/``power_levels``.
+        num_env_runners: remote env runners (0: sample in the driver).
+        num_envs_per_env_runner: envs stepped together by each runner.
+        train_batch_size: env (single-agent) or agent steps per training iteration.
+        minibatch_size: SGD minibatch.
+        num_epochs: SGD passes per iteration.
+        lr: learning rate.
+        gamma: discount.
+        hidden: MLP hidden sizes (policy and value nets).
+        rollout_fragment_length: steps per runner per sample call (``"auto"``: batch / runners).
+        seed: the algorithm's seed (``None``: unseeded).
+    """
+    from ray.rllib.algorithms.ppo import PPOConfig
+    from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
+    from ray.rllib.core.rl_module.rl_module import RLModuleSpec
+
+    task_spec(name)  # clear KeyError for unknown names
+    register_all()
+    env_config = dict(env_config or {})
+    obs_spaces, multi = _obs_space_of(name, env_config)
+    model_config = {"fcnet_hiddens": list(hidden), "fcnet_activation": "tanh", "vf_share_layers": False}
+
+    def spec(space: spaces.Space[Any]) -> Any:
+        masked = isinstance(space, spaces.Dict) and "action_mask" in space.spaces
+        return RLModuleSpec(module_class=MaskedPPOTorchRLModule if masked else None, model_config=model_config)
+
+    config = (
+        PPOConfig()
+        .environment(env=name, env_config=env_config)
+        .framework("torch")
+        .env_runners(num_env_runners=num_env_runners, num_envs_per_env_runner=num_envs_per_env_runner,
+                     rollout_fragment_length=rollout_fragment_length, num_cpus_per_env_runner=1)
+        .training(train_batch_size_per_learner=train_batch_size, minibatch_size=minibatch_size,
+                  num_epochs=num_epochs, lr=lr, gamma=gamma, lambda_=0.9, entropy_coeff=0.01)
+        .callbacks(MndtMetricsCallback)
+        .debugging(seed=seed)
+    )
+    if multi:
+        kinds = sorted(obs_spaces)
+        config = config.multi_agent(policies=set(kinds), policy_mapping_fn=_policy_mapping)
+        config = config.rl_module(rl_module_spec=MultiRLModuleSpec(
+            rl_module_specs={k: spec(obs_spaces[k]) for k in kinds}))
+    else:
+        config = config.rl_module(rl_module_spec=spec(obs_spaces["default_policy"]))
+    return config
+
+
+def _policy_mapping(agent_id: Any, episode: Any = None, **kwargs: Any) -> str:
+    return agent_kind(agent_id)
