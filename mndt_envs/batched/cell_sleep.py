@@ -420,7 +420,8 @@ class BatchedCellSleepCore:
         )
         if bool(xp.any(done)):
             m = self.episode_metrics()
-            res.episode = {k: xp.where(done, v, float("nan")) for k, v in m.items()}
+            ep: Any = {k: xp.where(done, v, float("nan")) for k, v in m.items()}
+            res.episode = ep
         return res
 
     def episode_metrics(self) -> dict[str, Any]:
