@@ -58,7 +58,8 @@ class SuperSuitVecEnv(VecEnvWrapper):  # type: ignore[misc]
         if self._pending_seed is None:
             return self.venv.reset()
         seed, self._pending_seed = self._pending_seed, None
-        obs, self.venv.reset_infos = self.venv.venv.reset(seed=seed)
+        inner: Any = self.venv
+        obs, inner.reset_infos = inner.venv.reset(seed=seed)
         return obs
 
     def step_wait(self) -> Any:
