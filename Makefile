@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 export OPENBLAS_NUM_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: demo test lint typecheck unit bench install clean wheel
+.PHONY: demo test lint typecheck unit docs bench install clean wheel
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -31,7 +31,11 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest
 
-test: lint typecheck unit
+# the docs site (MkDocs + mkdocstrings) under runs/site; --strict fails on any warning (broken link, bad docstring)
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict -q
+
+test: lint typecheck unit docs
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/twin_kpis.py

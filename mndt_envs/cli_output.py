@@ -187,6 +187,8 @@ def plot_compare(rows: Sequence[dict[str, Any]], path: Path) -> None:
 def ray_coverage_line(build_summary: dict[str, Any] | None) -> str | None:
     """One line on how much of the ray-traced map rays reached (None when the channel is not ray-traced)."""
     s = build_summary or {}
+    if isinstance(s.get("note"), str) and s["note"]:
+        return " ".join(s["note"].split())
     if "coverage" not in s or "fallback_share_outdoor" not in s:
         return None
     line = (f"rays reached {100 * float(s['coverage']):.0f}% of (site, map cell) pairs; "
