@@ -42,7 +42,7 @@ class MatplotlibViewer:
 
         return matplotlib.get_backend().lower() not in ("agg", "pdf", "ps", "svg", "cairo", "template")
 
-    def show(self, frame: np.ndarray) -> None:
+    def show(self, frame: Any) -> None:
         """Display an (H, W, 3) uint8 frame.
 
         Raises:
@@ -96,7 +96,7 @@ class HumanRender:
                 rate = fps or env.metadata.get("render_fps", 4)
                 self.viewer = MatplotlibViewer(str(getattr(env.spec, "id", "mndt-envs")), float(rate))
 
-            @property
+            @property  # type: ignore[override]
             def render_mode(self) -> str:
                 return "human"
 
