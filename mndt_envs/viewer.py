@@ -96,8 +96,8 @@ class HumanRender:
                 rate = fps or env.metadata.get("render_fps", 4)
                 self.viewer = MatplotlibViewer(str(getattr(env.spec, "id", "mndt-envs")), float(rate))
 
-            @property  # type: ignore[override]
-            def render_mode(self) -> str:
+            @property
+            def render_mode(self) -> str:  # type: ignore[override]
                 return "human"
 
             def reset(self, **kwargs: Any) -> Any:
