@@ -276,7 +276,7 @@ class _Base:
 
     def _action(self, p_new: np.ndarray) -> np.ndarray:
         c = self.core
-        return np.clip(p_new - c.p, -c.cfg.max_step_db, c.cfg.max_step_db).astype(np.float32)
+        return np.clip(p_new - c.powers_dbm, -c.cfg.max_step_db, c.cfg.max_step_db).astype(np.float32)
 
     def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
                 deterministic: bool = True) -> tuple[np.ndarray, None]:
@@ -285,7 +285,7 @@ class _Base:
 
     def powers(self) -> np.ndarray:
         """The powers [dBm] the policy wants for the next period."""
-        return self.core.p.copy()
+        return self.core.powers_dbm
 
 
 class Static(_Base):
@@ -320,10 +320,11 @@ class BDBA(_Base):
 
     def powers(self) -> np.ndarray:
         c = self.core
+        p = c.powers_dbm
         ids, att = c.mrs()
-        jac = estimate_jacobian(ids, mr_rsrp(ids, att, c.p), c.n, self.delta_db, c.u_max, self.s, self.rng)
+        jac = estimate_jacobian(ids, mr_rsrp(ids, att, p), c.n, self.delta_db, c.u_max, self.s, self.rng)
         self.last_jacobian = jac
-        return bdba_step(c.p, c.busy, jac, c.p_min, c.p_max, self.alpha, self.target, c.adjacency, self.solver,
+        return bdba_step(p, c.busy, jac, c.p_min, c.p_max, self.alpha, self.target, c.adjacency, self.solver,
                          self.rcond, self.active_set)
 
 
@@ -349,6 +350,7 @@ class BFDBA(_Base):
 
     def powers(self) -> np.ndarray:
         c = self.core
+        p = c.powers_dbm
         ids, att = c.mrs()
-        d = jacobian_diagonal(ids, mr_rsrp(ids, att, c.p), c.n, self.delta_db, c.u_max, self.s, self.rng)
-        return bfdba_step(c.p, c.busy, d, c.p_min, c.p_max, self.alpha, self.beta, self.target, c.adjacency)
+        d = jacobian_diagonal(ids, mr_rsrp(ids, att, p), c.n, self.delta_db, c.u_max, self.s, self.rng)
+        return bfdba_step(p, c.busy, d, c.p_min, c.p_max, self.alpha, self.beta, self.target, c.adjacency)

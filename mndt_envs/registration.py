@@ -84,7 +84,7 @@ TASKS: list[TaskSpec] = [
             "bdba": "mndt_envs.baselines.load_balancing:BDBA",
             "bfdba": "mndt_envs.baselines.load_balancing:BFDBA",
         },
-        demo="mndt_envs.tasks.load_balancing:demo",
+        demo="mndt_envs.demos.load_balancing:demo",
         test_kwargs={"scenario": "toy", "config": {"task": {"episode_steps": 6}}},
     ),
 ]

@@ -112,7 +112,7 @@ def check_render(env_id: str, **kwargs: Any) -> None:
     """``render_mode="rgb_array"`` returns an (H, W, 3) uint8 image that is not blank."""
     env = gym.make(env_id, render_mode="rgb_array", **kwargs)
     env.reset(seed=0)
-    img = env.render()
+    img: Any = env.render()
     assert isinstance(img, np.ndarray) and img.ndim == 3 and img.shape[2] == 3 and img.dtype == np.uint8
     assert img.std() > 0, f"{env_id}: rendered image is blank"
     env.close()

@@ -34,7 +34,9 @@ def _fmt_offset(terms: dict[str, int]) -> str:
     return " + ".join(parts)
 
 
-def _fmt_num(x: float) -> str:
+def _fmt_num(x: float | str) -> str:
+    if isinstance(x, str):
+        return x
     if np.isinf(x):
         return "-inf" if x < 0 else "inf"
     return f"{x:g}"

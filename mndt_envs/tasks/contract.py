@@ -48,8 +48,8 @@ class Feature:
     Attributes:
         name: short name (``"tod_sin"``).
         unit: unit of the *observed* value (``"1"`` when normalised/dimensionless).
-        low: lowest value the observation space allows.
-        high: highest value the observation space allows.
+        low: lowest value the observation space allows (a number, or a formula as text, e.g. ``"-p_down/s"``).
+        high: highest value the observation space allows (likewise).
         size: how many entries the feature occupies: ``"1"`` or a symbol such as ``"n"`` (one per
             antenna) or ``"M"`` (one per neighbour slot).
         description: one line.
@@ -57,8 +57,8 @@ class Feature:
 
     name: str
     unit: str
-    low: float
-    high: float
+    low: float | str
+    high: float | str
     size: str = "1"
     description: str = ""
 

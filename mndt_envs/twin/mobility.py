@@ -37,6 +37,7 @@ __all__ = [
     "IndoorMobility",
     "MixedMobility",
     "make_mobility",
+    "TidalHotspotMobility",
     "HOME_TAGS",
     "WORK_TAGS",
 ]
@@ -934,3 +935,89 @@ def make_mobility(cfg: Any, city: Any) -> Any:
         indoor = IndoorMobility(buildings)
     frac = users.indoor_fraction if indoor is not None else 0.0
     return MixedMobility(outdoor, indoor, frac)
+
+
+def tidal_work_share(hour: float) -> float:
+    """Share of hotspot users at their business hotspot at ``hour`` (tidal profile, peak ~13 h)."""
+    h = (hour - 13.0 + 12.0) % 24.0 - 12.0
+    return 0.05 + 0.8 * math.exp(-((h / 4.5) ** 4))
+
+
+class TidalHotspotMobility:
+    """Built-in "hotspot-moving" tidal day (implements the twin's ``MobilityModel``).
+
+    Hotspot users have a home (residential hotspot) and a workplace (business hotspot),
+    each a Gaussian offset around the hotspot centre. At hour ``h`` a user is at work
+    iff its fixed random threshold ``v_u < p_work(h)`` (0.05 at night, 0.85 at 13 h),
+    so the business areas fill by day and empty at night. Background users sit
+    uniformly. Every period all users move by a random jitter. Seeded from ``rng``.
+
+    Args:
+        width_m, height_m: area [m].
+        n_business, n_residential: hotspot counts.
+        radius_m: std of users around a hotspot centre [m].
+        background_share: share of users spread uniformly.
+        jitter_m: per-advance random displacement std [m].
+        start_hour: hour of day at ``reset``.
+        frozen: positions never change after ``reset`` (``mobility="static"``).
+        indoor_fraction: share of users flagged indoors (O2I loss; the scenario's ``users.indoor_fraction``).
+    """
+
+    def __init__(self, width_m: float, height_m: float, n_business: int, n_residential: int, radius_m: float,
+                 background_share: float, jitter_m: float, start_hour: float, frozen: bool = False,
+                 indoor_fraction: float = 0.0) -> None:
+        self.size = np.array([width_m, height_m])
+        self.n_business, self.n_residential = n_business, n_residential
+        self.radius_m, self.background_share, self.jitter_m = radius_m, background_share, jitter_m
+        self.start_hour, self.frozen = start_hour, frozen
+        self.indoor_fraction = indoor_fraction
+        self.hour = start_hour
+        self._home = np.zeros((0, 2))
+        self._work = np.zeros((0, 2))
+        self._v = np.zeros(0)
+        self._bg = np.zeros(0, dtype=bool)
+        self._pos = np.zeros((0, 2))
+        self._indoor = np.zeros(0, dtype=bool)
+        self.centres = np.zeros((0, 2))
+
+    def reset(self, rng: np.random.Generator, n_users: int) -> None:
+        """Draw hotspots, homes, workplaces and thresholds; place users at ``start_hour``."""
+        nb, nr = self.n_business, self.n_residential
+        self.centres = rng.uniform(0.15, 0.85, (nb + nr, 2)) * self.size
+        wb = rng.dirichlet(np.ones(max(nb, 1)) * 2.0)
+        wr = rng.dirichlet(np.ones(max(nr, 1)) * 2.0)
+        work_h = rng.choice(max(nb, 1), n_users, p=wb)
+        home_h = nb + rng.choice(max(nr, 1), n_users, p=wr) if nr else work_h
+        work_h = work_h if nb else home_h
+        self._work = self.centres[work_h] + rng.normal(0.0, self.radius_m, (n_users, 2))
+        self._home = self.centres[home_h] + rng.normal(0.0, self.radius_m, (n_users, 2))
+        self._bg = rng.random(n_users) < self.background_share
+        bg_pos = rng.uniform(0.0, 1.0, (n_users, 2)) * self.size
+        self._home = np.where(self._bg[:, None], bg_pos, self._home)
+        self._work = np.where(self._bg[:, None], bg_pos, self._work)
+        self._v = rng.random(n_users)
+        self._indoor = rng.random(n_users) < self.indoor_fraction
+        self.hour = self.start_hour
+        self._place(np.zeros((n_users, 2)))
+
+    def _place(self, jitter: np.ndarray) -> None:
+        at_work = self._v < tidal_work_share(self.hour)
+        pos = np.where(at_work[:, None], self._work, self._home) + jitter
+        self._pos = np.clip(pos, 0.0, self.size)
+
+    def advance(self, dt: float, rng: np.random.Generator) -> None:
+        """Move time by ``dt`` seconds: users switch between home and work by the tidal profile, plus jitter."""
+        if self.frozen:
+            return
+        self.hour = (self.hour + dt / 3600.0) % 24.0
+        self._place(rng.normal(0.0, self.jitter_m, self._pos.shape))
+
+    @property
+    def positions(self) -> np.ndarray:
+        """(n_users, 2) [m]."""
+        return self._pos
+
+    @property
+    def indoor(self) -> np.ndarray:
+        """(n_users,) bool."""
+        return self._indoor
