@@ -3,9 +3,14 @@
 Examples::
 
     mndt twin build                                  # the bundled Helsinki clip (preset "helsinki")
-    mndt twin build --osm mycity.osm --cell-size 10  # your own OpenStreetMap extract
+    mndt twin build --osm mycity.osm.pbf             # your own OpenStreetMap extract (.osm, .osm.bz2, .osm.pbf)
     mndt twin build --scene sionna:munich            # a Sionna RT built-in scene
     mndt twin build --osm mycity.osm --sites sites.csv
+    mndt twin build --json > summary.json            # machine-readable summary (progress on stderr)
+
+Without ``--sites`` the macro sites go on rooftops: ``sites.isd_m`` (350 m) sets their number
+from the area, masts ``sites.mast_above_roof_m`` (15 m) above a roof edge. Warnings of the build
+(repaired ways, antennas below a roof) become one-line notes under the summary.
 
 Outputs under ``--out`` (default ``runs/twin-<name>``): ``summary.json``, ``sites.csv``,
 ``radio_maps.npz`` (per-transmitter path gain [dB]), ``best_server_rsrp.png`` and, for
@@ -17,6 +22,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -106,9 +112,13 @@ def plot_best_server(ch: RayTracedChannel, city: CityGeometry, path: Path, title
     """PNG of the best-server RSRP over the area with building outlines and sites.
 
     Returns:
-        RSRP percentiles [dBm] over the outdoor map cells (p5, p50, p95) and the coverage share.
+        RSRP percentiles [dBm] over the outdoor map cells (p5, p50, p95), the share of outdoor
+        cells above the coverage threshold (``rsrp_coverage_outdoor``) and the share of
+        edge-neighbouring outdoor cells whose best-server RSRP jumps by > 10 dB.
     """
     import matplotlib
+
+    from .twin.channel.raytraced import speckle_share
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -137,8 +147,8 @@ def plot_best_server(ch: RayTracedChannel, city: CityGeometry, path: Path, title
     ax.set_ylim(0, ch.cfg.height_m)
     ax.set_xlabel("x east [m]")
     ax.set_ylabel("y north [m]")
-    fb = ch.build_summary.get("fallback_share_best_server", float("nan"))
-    ax.set_title(title or f"best-server RSRP ({ch.cfg.name}); 38.901 fill on {100 * fb:.0f}% of outdoor best links")
+    rt = ch.build_summary.get("ray_traced_outdoor_pairs", float("nan"))
+    ax.set_title(title or f"best-server RSRP ({ch.cfg.name}); {100 * rt:.0f}% of outdoor (site, cell) pairs ray-traced")
     fig.colorbar(im, ax=ax, label="best-server RSRP [dBm]", shrink=0.85)
     ax.legend(loc="upper right")
     fig.tight_layout()
@@ -148,7 +158,8 @@ def plot_best_server(ch: RayTracedChannel, city: CityGeometry, path: Path, title
     return {"rsrp_p5_dbm": float(np.percentile(out, 5)) if out.size else math.nan,
             "rsrp_p50_dbm": float(np.percentile(out, 50)) if out.size else math.nan,
             "rsrp_p95_dbm": float(np.percentile(out, 95)) if out.size else math.nan,
-            "coverage_outdoor": float((out >= thr).mean()) if out.size else math.nan}
+            "rsrp_coverage_outdoor": float((out >= thr).mean()) if out.size else math.nan,
+            "rsrp_jump_share_10db": speckle_share(rsrp, ~m.indoor)}
 
 
 def _summary_table(summary: dict[str, Any], title: str) -> Table:
@@ -156,7 +167,7 @@ def _summary_table(summary: dict[str, Any], title: str) -> Table:
     t.add_column("quantity")
     t.add_column("value", justify="right")
     for k, v in summary.items():
-        if k == "cache_key":
+        if k in ("cache_key", "maps_sha256", "note", "notes", "site_heights_m"):
             continue
         if isinstance(v, float):
             v = f"{v:.4g}"
@@ -166,17 +177,19 @@ def _summary_table(summary: dict[str, Any], title: str) -> Table:
 
 @twin_app.command()
 def build(
-    osm: Path | None = typer.Option(None, "--osm", help="OpenStreetMap XML file (.osm, .osm.bz2, .osm.gz)."),
+    osm: Path | None = typer.Option(None, "--osm", help="OpenStreetMap file (.osm, .osm.bz2, .osm.gz, .osm.pbf)."),
     scene: str | None = typer.Option(None, "--scene", help="Sionna RT built-in scene, e.g. sionna:munich."),
     preset: str | None = typer.Option(None, "--preset", help="Scenario preset with a city (default: helsinki)."),
     sites: Path | None = typer.Option(None, "--sites", help="CSV of real sites (lat, lon[, height, azimuth])."),
-    cell_size: float | None = typer.Option(None, "--cell-size", help="Radio-map cell size in metres (default 5)."),
+    cell_size: float | None = typer.Option(None, "--cell-size",
+                                           help="Radio-map cell size in metres (default 5, 10 above 1 km^2)."),
     n_sites: int | None = typer.Option(None, "--n-sites", help="Rooftop macro sites to place (without --sites)."),
-    rays: int | None = typer.Option(None, "--rays", help="Rays per transmitter (default 10^6)."),
+    rays: int | None = typer.Option(None, "--rays", help="Rays per transmitter (default: sized to the map)."),
     max_depth: int | None = typer.Option(None, "--max-depth", help="Ray interactions (default 3)."),
     out: Path | None = typer.Option(None, "--out", help="Output directory (default runs/twin-<name>)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the rooftop site placement."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Rebuild even if the radio maps are cached."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout (progress on stderr)."),
 ) -> None:
     """Build a city twin: geometry, sites, scene, ray-traced radio maps; print a summary, write a PNG."""
     import numpy as np
@@ -184,18 +197,22 @@ def build(
 
     from .twin import backend
     from .twin.channel.raytraced import RayTracedChannel
-    from .twin.geometry import GeometryError, load_city
+    from .twin.geometry import GeometryError, check_area, load_city
     from .twin.scene import SceneError, build_scene
 
     cfg, name = scenario_for(osm, scene, preset, cell_size, rays, max_depth, n_sites)
     out = out or Path("runs") / f"twin-{name}"
     t0 = time.perf_counter()
+    con = Console(stderr=True) if as_json else console  # --json: stdout carries the JSON alone
     if not backend.raytracing_available(warn=False):
-        console.print(f"[red]ray tracing is unavailable here: {backend.describe_backends()['reason']}[/]")
+        con.print(f"[red]ray tracing is unavailable here: {backend.describe_backends()['reason']}[/]")
         raise typer.Exit(1)
+    times: dict[str, float] = {}
     try:
-        with Progress(TextColumn("{task.description:<16}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-                      TimeElapsedColumn(), console=console) as prog:
+        with warnings.catch_warnings(record=True) as caught, \
+                Progress(TextColumn("{task.description:<16}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                         TimeElapsedColumn(), console=con) as prog:
+            warnings.simplefilter("always")
             tasks: dict[str, Any] = {}
 
             def stage(label: str, frac: float) -> None:
@@ -208,11 +225,17 @@ def build(
             if osm is not None or scene is not None:
                 cfg = cfg.replace({"width_m": max(10.0, round(city.width_m, 1)),
                                    "height_m": max(10.0, round(city.height_m, 1))})
+            check_area(city, cfg.width_m, cfg.height_m)
             stage("geometry", 1.0)
+            times["time_geometry_s"] = round(time.perf_counter() - t0, 3)
             stage("sites", 0.0)
+            t1 = time.perf_counter()
             cells = _cells_for(cfg, city, sites, np.random.default_rng(seed))
             stage("sites", 1.0)
+            times["time_sites_s"] = round(time.perf_counter() - t1, 3)
+            t1 = time.perf_counter()
             ch = RayTracedChannel.from_config(cfg, cells, city=city, use_cache=not no_cache, progress=stage)
+            times["time_maps_s"] = round(time.perf_counter() - t1, 3)
             stage("outputs", 0.0)
             out.mkdir(parents=True, exist_ok=True)
             if not cfg.channel.source.startswith("sionna:"):
@@ -221,19 +244,30 @@ def build(
             stats = plot_best_server(ch, city, out / "best_server_rsrp.png")
             stage("outputs", 1.0)
     except (GeometryError, SceneError, ValueError) as exc:
-        console.print(f"[red]{exc}[/]")
+        con.print(f"[red]{exc}[/]")
         raise typer.Exit(2) from None
     with (out / "sites.csv").open("w") as fh:
         fh.write("cell,site,x_m,y_m,height_m,azimuth_deg,tilt_deg\n")
         for i in range(cells.n):
             fh.write(f"{i},{cells.site[i]},{cells.x[i]:.2f},{cells.y[i]:.2f},{cells.height[i]:.1f},"
                      f"{cells.azimuth_deg[i]:.0f},{cells.tilt_deg[i]:.1f}\n")
+    notes = list(dict.fromkeys(str(w.message).splitlines()[0] for w in caught))
+    site_h = cells.height[np.unique(cells.site, return_index=True)[1]]
     summary = {
         "name": name, "source": cfg.channel.source, "area_m": [cfg.width_m, cfg.height_m],
+        "sites": int(cells.n_sites), "site_heights_m": [round(float(h), 1) for h in site_h],
         "roads_nodes": city.roads.number_of_nodes(), "roads_edges": city.roads.number_of_edges(),
         "ways_truncated": city.n_ways_truncated, "ways_dropped": city.n_ways_dropped,
-        **ch.build_summary, **stats, "time_cli_s": round(time.perf_counter() - t0, 2),
+        "default_height_share": city.default_height_share,
+        **ch.build_summary, **stats, **times, "time_cli_s": round(time.perf_counter() - t0, 2),
+        "notes": notes,
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
+    if as_json:
+        typer.echo(json.dumps(summary, indent=1, default=str))
+        return
     console.print(_summary_table(summary, f"twin '{name}'"))
+    for line in [summary.get("note", ""), *notes]:
+        if line:
+            console.print(f"note: {line}", markup=False, highlight=False)
     console.print(f"outputs under [bold]{out}[/] (best_server_rsrp.png, summary.json, sites.csv, radio_maps.npz)")

@@ -6,8 +6,14 @@ frame: x east, y north, metres, origin at the lower-left corner of the file's
 ``<bounds>`` (or of its nodes when the file has none). The projection is a transverse
 Mercator centred on the area, so grid north is true north at the centre.
 
-Building heights: the ``height`` tag, else ``building:levels`` × 3 m, else
-``channel.default_building_height_m``.
+Building heights: the ``height`` tag, else ``building:levels`` × 3 m, else a typical
+height of the ``building`` type (:data:`TYPE_HEIGHTS_M`: houses 7 m, apartments 18 m,
+offices 21 m, ...), else ``channel.default_building_height_m``; where each height came from
+is kept in the building's tags (``mndt:height_source``) and
+:attr:`CityGeometry.default_height_share` is the share not taken from a height or levels tag.
+
+The scenario area must match the file's extent (:func:`check_area`): a file much larger
+than the area (a whole country for a 1 km twin) or much smaller is a configuration error.
 
 Real extracts are clipped: some ways reference nodes that the file does not contain
 (osmnx then fails with "Some edges missing nodes"). The loader truncates such ways to
@@ -17,9 +23,10 @@ warning and in :attr:`CityGeometry.n_ways_truncated` / :attr:`CityGeometry.n_way
 
 Online use (not exercised by the tests): ``osmnx.features_from_place(name, tags={"building": True})``
 or ``osmnx.features_from_bbox(bbox, ...)`` fetch the same data from Overpass; save it with
-an OSM tool (e.g. ``osmium extract``) to OSM XML and pass the file to :func:`load_city`.
+an OSM tool (e.g. ``osmium extract``) and pass the file to :func:`load_city`.
 
-Sources: a path to an ``.osm`` file (``.osm.bz2``/``.osm.gz`` also read),
+Sources: a path to an OSM file: ``.osm`` XML (``.osm.bz2``/``.osm.gz`` also read) or
+``.osm.pbf`` (read with the pip package ``osmium``),
 ``"bundled:helsinki"`` (the clip of central Helsinki shipped in ``mndt_envs/data``), or
 ``"sionna:<scene>"`` (a Sionna RT built-in scene; footprints are recovered from the
 roofs of its meshes and it has no road graph).
@@ -53,6 +60,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BUNDLED",
+    "TYPE_HEIGHTS_M",
+    "check_area",
     "LEVEL_HEIGHT_M",
     "CityGeometry",
     "GeometryError",
@@ -66,7 +75,7 @@ __all__ = [
 LEVEL_HEIGHT_M = 3.0  # [m] per building level
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 BUNDLED = {"helsinki": DATA_DIR / "helsinki.osm"}
-_LOADER_VERSION = "city-4"  # bump when the parsed output or its cached format changes
+_LOADER_VERSION = "city-5"  # bump when the parsed output or its cached format changes
 _MIN_BUILDING_AREA_M2 = 4.0  # [m^2] smaller footprints are noise
 
 
@@ -115,6 +124,13 @@ class CityGeometry:
     def n_buildings(self) -> int:
         """Number of building footprints."""
         return len(self.buildings)
+
+    @property
+    def default_height_share(self) -> float:
+        """Share of buildings whose height came from no ``height``/``building:levels`` tag (type or default)."""
+        if not self.tags:
+            return 0.0
+        return sum(t.get(HEIGHT_SOURCE_TAG) in ("type", "default") for t in self.tags) / len(self.tags)
 
     def footprint_union(self) -> Any:
         """Union of all footprints (a shapely geometry, prepared for fast point tests)."""
@@ -186,17 +202,41 @@ def resolve_osm_source(source: str | os.PathLike[str]) -> Path:
         raise GeometryError(f"OSM file {str(p)!r} not found")
     if p.is_dir():
         raise GeometryError(f"OSM file {str(p)!r} is a directory, expected an OSM XML file")
-    if p.name.endswith(".pbf"):
-        raise GeometryError(
-            f"OSM file {str(p)!r} is PBF; convert it to OSM XML first (e.g. `osmium cat {p.name} -o city.osm`)"
-        )
     return p
+
+
+def _pbf_to_xml(p: Path) -> bytes:
+    """OSM XML of a PBF file (pyosmium; header bounds kept as ``<bounds>``)."""
+    try:
+        import osmium
+    except ImportError:
+        raise GeometryError(
+            f"OSM file {str(p)!r} is PBF, which needs the `osmium` package (pip install osmium); "
+            f"or convert it to OSM XML (.osm)"
+        ) from None
+    try:
+        reader = osmium.io.Reader(str(p))
+        header = reader.header()
+        reader.close()
+        with tempfile.TemporaryDirectory(prefix="mndt-pbf-") as tmp:
+            out = Path(tmp) / "city.osm"
+            writer = osmium.SimpleWriter(str(out), header=header)
+            try:
+                for obj in osmium.FileProcessor(str(p)):
+                    writer.add(obj)
+            finally:
+                writer.close()
+            return out.read_bytes()
+    except RuntimeError as exc:
+        raise GeometryError(f"OSM file {str(p)!r}: not a readable PBF file ({exc})") from None
 
 
 def _read_bytes(p: Path) -> bytes:
     raw = p.read_bytes()
     if not raw.strip():
         raise GeometryError(f"OSM file {str(p)!r} is empty")
+    if p.name.endswith(".pbf"):
+        return _pbf_to_xml(p)
     try:
         if p.name.endswith(".bz2"):
             raw = bz2.decompress(raw)
@@ -318,8 +358,26 @@ def _subset(root: ET.Element, key: str) -> bytes:
 _NUM = re.compile(r"[-+]?\d+(?:[.,]\d+)?")
 
 
-def _parse_height(tags: dict[str, Any], default_m: float) -> float:
-    """Building height [m] from OSM tags (``height``, else levels × 3 m, else default)."""
+# [m] typical height by ``building`` value where OSM has neither ``height`` nor ``building:levels``
+# (levels x 3 m: houses lower than apartment blocks and offices); other values use the configured default
+TYPE_HEIGHTS_M: dict[str, float] = {
+    "house": 7.0, "detached": 7.0, "semidetached_house": 7.0, "bungalow": 4.0, "terrace": 9.0, "cabin": 4.0,
+    "hut": 3.0, "farm": 7.0, "farm_auxiliary": 6.0, "barn": 7.0, "static_caravan": 3.0,
+    "garage": 3.0, "garages": 3.0, "shed": 3.0, "carport": 3.0, "kiosk": 3.0, "roof": 4.0, "service": 3.0,
+    "toilets": 3.0, "transformer_tower": 6.0, "bunker": 3.0, "container": 3.0,
+    "residential": 15.0, "apartments": 18.0, "dormitory": 15.0,
+    "commercial": 12.0, "retail": 8.0, "supermarket": 7.0, "office": 21.0, "hotel": 21.0,
+    "industrial": 10.0, "warehouse": 9.0, "manufacture": 10.0,
+    "school": 12.0, "kindergarten": 6.0, "college": 15.0, "university": 18.0, "hospital": 21.0,
+    "public": 15.0, "civic": 15.0, "government": 18.0, "train_station": 12.0, "transportation": 9.0,
+    "church": 18.0, "chapel": 8.0, "cathedral": 30.0, "mosque": 15.0, "temple": 12.0, "sports_hall": 12.0,
+    "stadium": 20.0, "parking": 12.0,
+}
+HEIGHT_SOURCE_TAG = "mndt:height_source"  # added to each building's tags: height | levels | type | default
+
+
+def _height_and_source(tags: dict[str, Any], default_m: float) -> tuple[float, str]:
+    """Building height [m] and where it came from: ``height`` tag, levels x 3 m, building type, default."""
     h = tags.get("height")
     if isinstance(h, str) and h.strip():
         m = _NUM.search(h)
@@ -328,15 +386,23 @@ def _parse_height(tags: dict[str, Any], default_m: float) -> float:
             if "ft" in h or "'" in h:
                 v *= 0.3048
             if 0.5 <= v <= 1000.0:
-                return v
+                return v, "height"
     lv = tags.get("building:levels")
     if isinstance(lv, str) and lv.strip():
         m = _NUM.search(lv)
         if m:
             v = float(m.group(0).replace(",", "."))
             if 0.0 < v <= 300.0:
-                return LEVEL_HEIGHT_M * v
-    return float(default_m)
+                return LEVEL_HEIGHT_M * v, "levels"
+    kind = str(tags.get("building", "")).strip().lower()
+    if kind in TYPE_HEIGHTS_M:
+        return TYPE_HEIGHTS_M[kind], "type"
+    return float(default_m), "default"
+
+
+def _parse_height(tags: dict[str, Any], default_m: float) -> float:
+    """Building height [m] from OSM tags (``height``, else levels × 3 m, else by type, else default)."""
+    return _height_and_source(tags, default_m)[0]
 
 
 def _local_crs(bounds: tuple[float, float, float, float]) -> tuple[str, float, float, float, float]:
@@ -497,7 +563,8 @@ def _buildings(ox: Any, path: str, crs: str, x0: float, y0: float,
     tags: list[dict[str, str]] = []
     for geom, row in zip(gdf.geometry.values, gdf[keep_cols].to_dict("records"), strict=True):
         t = {k: str(v) for k, v in row.items() if isinstance(v, str) or (v is not None and not _isnan(v))}
-        h = _parse_height(t, default_height_m)
+        h, src = _height_and_source(t, default_height_m)
+        t[HEIGHT_SOURCE_TAG] = src
         geom = shapely.affinity.translate(geom, -x0, -y0)
         if not geom.is_valid:
             geom = shapely.make_valid(geom)
@@ -602,6 +669,43 @@ def _load_sionna_city(source: str) -> CityGeometry:
         origin_lat=math.nan, origin_lon=math.nan, crs="", source=source,
         scene_offset=(float(mn[0]), float(mn[1])),
     )
+
+
+# --------------------------------------------------------------------------- area
+
+
+MAX_EXTENT_M = 50_000.0  # [m] largest city extent the twin accepts (ray tracing a region; the frame's distortion)
+
+
+def check_area(city: CityGeometry, width_m: float, height_m: float) -> None:
+    """Check that the scenario area ``[0, width] x [0, height]`` matches the city's extent.
+
+    The local frame's origin is the lower-left corner of the file's bounds, so the area
+    must cover most of the file and lie within it: a file more than twice as wide or tall
+    as the area (e.g. a country extract for a 1 km twin, whose cells would all sit in one
+    corner) or an area reaching more than 25 % beyond the file (sites and users in a
+    void) is refused.
+
+    Raises:
+        ConfigError: naming both extents and what to change.
+    """
+    from ..config import ConfigError
+
+    if city.source.startswith("sionna:"):
+        return
+    cw, chh = city.width_m, city.height_m
+    where = f"channel.source = {city.source!r}"
+    if max(cw, chh) > MAX_EXTENT_M:
+        raise ConfigError(
+            f"{where}: the file's bounds span {cw / 1000:.1f} x {chh / 1000:.1f} km (more than "
+            f"{MAX_EXTENT_M / 1000:.0f} km); clip it to the city, e.g. `osmium extract -b minlon,minlat,maxlon,maxlat`"
+        )
+    if cw > 2.0 * width_m or chh > 2.0 * height_m or width_m > 1.25 * cw or height_m > 1.25 * chh:
+        raise ConfigError(
+            f"{where}: the file's bounds span {cw:.0f} x {chh:.0f} m but the scenario area is "
+            f"width_m x height_m = {width_m:.0f} x {height_m:.0f} m (allowed: the area within 0.5-1.25 times the "
+            f"file's extent on each axis); set width_m/height_m to about the file's extent or clip the file"
+        )
 
 
 # --------------------------------------------------------------------------- sites

@@ -230,9 +230,10 @@ def build_cells(cfg: ScenarioConfig, rng: np.random.Generator, macro_xy: np.ndar
 def make_cells(cfg: ScenarioConfig, rng: np.random.Generator) -> Cells:
     """Cells for ``cfg``, dispatching rooftop placement to the city geometry."""
     if cfg.sites.layout == "rooftop":
-        from .geometry import load_city, rooftop_sites, sites_for_area  # lazy: osmnx
+        from .geometry import check_area, load_city, rooftop_sites, sites_for_area  # lazy: osmnx
 
         city = load_city(cfg.channel.source, cfg)
+        check_area(city, cfg.width_m, cfg.height_m)
         n = cfg.sites.n_sites or sites_for_area(cfg.width_m, cfg.height_m, cfg.sites.isd_m)
         xy, roof_h = rooftop_sites(city, n, rng, area=(cfg.width_m, cfg.height_m))
         cells = build_cells(cfg, rng, macro_xy=xy)
@@ -240,9 +241,10 @@ def make_cells(cfg: ScenarioConfig, rng: np.random.Generator) -> Cells:
         cells.height[: len(xy) * n_sec] = np.repeat(roof_h, n_sec) + cfg.sites.mast_above_roof_m
         return cells
     if cfg.sites.layout == "csv" and cfg.channel.source:
-        from .geometry import load_city, sites_from_csv
+        from .geometry import check_area, load_city, sites_from_csv
 
         city = load_city(cfg.channel.source, cfg)
+        check_area(city, cfg.width_m, cfg.height_m)
         xy, height, _ = sites_from_csv(cfg.sites.csv_path, city, area=(cfg.width_m, cfg.height_m))
         cells = build_cells(cfg, rng, macro_xy=xy)
         n_sec = cfg.sites.sectors

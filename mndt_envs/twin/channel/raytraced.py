@@ -841,10 +841,11 @@ class RayTracedChannel:
                 summary.update(cached=True, cache_key=key, time_load_s=round(time.perf_counter() - t0, 4),
                                note=build_note(summary))
                 return cls(cfg, cells, maps, cell_to_tx, summary)
-        if city is None:
-            from ..geometry import load_city
+        from ..geometry import check_area, load_city
 
+        if city is None:
             city = load_city(cfg.channel.source, cfg)
+        check_area(city, cfg.width_m, cfg.height_m)
         maps, summary = build_radio_maps(cfg, tx_xyz, uma, tx_indoor, city, materials=materials, progress=progress)
         summary["cells"] = cells.n
         summary["time_total_s"] = round(time.perf_counter() - t0, 3)
