@@ -34,6 +34,8 @@ def _mount(module: str, attr: str, name: str, help_text: str) -> None:
 
 _mount("mndt_envs.cli_twin", "twin_app", "twin", "Build a city twin: OSM geometry, scene, ray-traced radio maps.")
 _mount("mndt_envs.cli_lstm", "lstm_app", "lstm", "LSTM twin generators: train, reproduce paper 000.")
+_mount("mndt_envs.cli_reproduce", "reproduce_app", "reproduce",
+       "Paper reproductions from the installed package: table2 (paper 002), breathing (paper 001), lstm (paper 000).")
 
 
 def _version(mod: str) -> str:

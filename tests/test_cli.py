@@ -82,3 +82,25 @@ def test_split_columns_keeps_every_group_within_width() -> None:
     widths = [max(len(header[j]), len(body[0][j])) + 3 for j in range(8)]
     assert all(widths[0] + 1 + sum(widths[j] for j in g) <= 80 for g in groups)
     assert len(groups) > 1
+
+
+def test_reproduce_table2_runs_from_the_package(tmp_path) -> None:
+    res = runner.invoke(app, ["reproduce", "table2", "--episodes", "1", "--scenario", "toy",
+                              "--config", '{"users": {"n_users": 30}}', "--out", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    table = (tmp_path / "table2.md").read_text()
+    assert "| PPO-Lagrangian (ours) |" in table and "| equal dividing |" in table  # the shipped agent was found
+    assert (tmp_path / "resource_allocation_toy.png").stat().st_size > 10_000
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.replace("│", " ").split())
+
+
+def test_reproduce_rejects_bad_options(tmp_path) -> None:
+    res = runner.invoke(app, ["reproduce", "breathing", "--scenarios", "moon", "--out", str(tmp_path)])
+    assert res.exit_code != 0 and "allowed scenarios are dense, paper" in _flat(res.output)
+    res = runner.invoke(app, ["reproduce", "table2", "--model", str(tmp_path / "none.zip")])
+    assert res.exit_code != 0 and "no such file" in _flat(res.output)
+    res = runner.invoke(app, ["reproduce", "lstm", "--help"])  # forwarded to `mndt lstm reproduce`
+    assert res.exit_code == 0 and "--max-seconds" in res.output

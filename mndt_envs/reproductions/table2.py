@@ -1,13 +1,13 @@
 """Table II of paper 002 on the ``paper`` preset: throughput (× bandwidth) and satisfaction ratio.
 
-Evaluates the PPO-Lagrangian agent (``agents/ppo_lagrangian.py``, trained on ``toy`` and a
+Evaluates the PPO-Lagrangian agent (``mndt_envs.agents.ppo_lagrangian``, trained on ``toy`` and a
 mid-size scenario, never on ``paper``) and the three baselines for ``--episodes`` seeded
 episodes of 20 steps on the ``paper`` preset (184 cells, 8,000 users, 2 × 2 km), and prints
-them next to the paper's numbers. Writes ``table2.csv`` and ``table2.md`` under ``--out`` and a
-map of the agent's last step to ``docs/img/resource_allocation_<scenario>.png``.
+them next to the paper's numbers. Writes ``table2.csv``, ``table2.md`` and a map of the agent's
+last step (``resource_allocation_<scenario>.png``) under ``--out``.
 
-    python -m mndt_envs.agents.ppo_lagrangian              # train (about 14 min on 2 busy cores)
-    python examples/reproduce_table2.py --episodes 3
+    mndt reproduce table2 --episodes 3                     # the shipped agent
+    python -m mndt_envs.agents.ppo_lagrangian              # retrain it (about 14 min on 2 busy cores)
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ PAPER = {  # paper 002, Table II: throughput (x bandwidth), satisfaction ratio
 
 
 def run(env: gym.Env, policy: Any, seeds: list[int]) -> dict[str, float]:
+    """Mean throughput, satisfaction and cost of ``policy`` over the seeded episodes."""
     runs = [run_episode(env, policy, s) for s in seeds]
     thr = [r["metrics"]["throughput_bw"] for r in runs]
     sat = [r["metrics"]["satisfaction_ratio"] for r in runs]
@@ -43,15 +44,18 @@ def run(env: gym.Env, policy: Any, seeds: list[int]) -> dict[str, float]:
             "episode_cost": float(np.mean(cost)), "s_per_episode": float(np.mean(secs))}
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def main(argv: list[str] | None = None) -> None:
+    """Command line of the reproduction (``mndt reproduce table2``)."""
+    from mndt_envs.pretrained import path as shipped_path
+
+    p = argparse.ArgumentParser(prog="mndt reproduce table2", description=(__doc__ or "").split("\n")[0])
     p.add_argument("--episodes", type=int, default=3)
-    shipped = Path(__file__).resolve().parents[1] / "mndt_envs" / "data" / "weights" / "ra_ppo_lagrangian.zip"
+    shipped = shipped_path("ra_ppo_lagrangian")
     p.add_argument("--model", type=Path, default=shipped, help="trained agent (default: the shipped one)")
-    p.add_argument("--out", type=Path, default=Path("runs/resource_allocation"))
+    p.add_argument("--out", type=Path, default=Path("runs/reproduce/table2"))
     p.add_argument("--scenario", default="paper")
     p.add_argument("--config", default="{}", help="JSON overrides of the scenario/task")
-    a = p.parse_args()
+    a = p.parse_args(argv)
     import json
 
     from mndt_envs.agents.ppo_lagrangian import PPOLagrangianAgent
@@ -81,7 +85,7 @@ def main() -> None:
                        cell_label="users served", regions=False, lines=core.serving,
                        title=f"paper preset, PPO-Lagrangian, end of episode: satisfaction "
                              f"{100 * r['satisfaction']:.1f}% (mean)",
-                       path=Path(f"docs/img/resource_allocation_{a.scenario}.png"))
+                       path=a.out / f"resource_allocation_{a.scenario}.png")
     a.out.mkdir(parents=True, exist_ok=True)
     with open(a.out / "table2.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
