@@ -30,6 +30,8 @@ class TaskSpec:
         demo: ``"module:function"`` called as ``fn(console, outdir)`` by ``mndt demo``.
         max_episode_steps: passed to Gymnasium's registry (None: the env ends episodes itself).
         test_kwargs: small, fast kwargs used by the registry-wide tests.
+        vector_entry: ``"module:Class"`` of the batched ``gymnasium.vector.VectorEnv`` (Gymnasium's
+            ``vector_entry_point``: ``gym.make_vec(id, num_envs, vectorization_mode="vector_entry_point")``).
     """
 
     name: str
@@ -41,6 +43,7 @@ class TaskSpec:
     demo: str | None = None
     max_episode_steps: int | None = None
     test_kwargs: dict[str, Any] = field(default_factory=dict)
+    vector_entry: str | None = None
 
 
 # One entry per problem.
@@ -49,6 +52,7 @@ TASKS: list[TaskSpec] = [
         name="resource_allocation",
         env_id="mndt/ResourceAllocation-v0",
         env_entry="mndt_envs.envs.resource_allocation:ResourceAllocationEnv",
+        vector_entry="mndt_envs.vector.resource_allocation:ResourceAllocationVectorEnv",
         parallel_name="resource_allocation_v0",
         parallel_entry="mndt_envs.parallel.resource_allocation:ResourceAllocationParallelEnv",
         baselines={
@@ -63,6 +67,7 @@ TASKS: list[TaskSpec] = [
         name="cell_sleep",
         env_id="mndt/CellSleep-v0",
         env_entry="mndt_envs.envs.cell_sleep:CellSleepEnv",
+        vector_entry="mndt_envs.vector.cell_sleep:CellSleepVectorEnv",
         parallel_name="cell_sleep_v0",
         parallel_entry="mndt_envs.parallel.cell_sleep:CellSleepParallelEnv",
         baselines={
@@ -77,6 +82,7 @@ TASKS: list[TaskSpec] = [
         name="load_balancing",
         env_id="mndt/LoadBalancing-v0",
         env_entry="mndt_envs.envs.load_balancing:LoadBalancingEnv",
+        vector_entry="mndt_envs.vector.load_balancing:LoadBalancingVectorEnv",
         parallel_name="load_balancing_v0",
         parallel_entry="mndt_envs.parallel.load_balancing:LoadBalancingParallelEnv",
         baselines={
@@ -116,7 +122,8 @@ def register_envs() -> None:
 
     for t in TASKS:
         if t.env_id not in registry:
-            register(id=t.env_id, entry_point=t.env_entry, max_episode_steps=t.max_episode_steps)
+            register(id=t.env_id, entry_point=t.env_entry, max_episode_steps=t.max_episode_steps,
+                     vector_entry_point=t.vector_entry)
     _registered = True
 
 

@@ -1,0 +1,352 @@
+"""Batched CPICH load balancing: ``N`` episodes of :mod:`mndt_envs.tasks.load_balancing` in one array program.
+
+The episodes share one twin (cells, radio maps; a :class:`~mndt_envs.tasks.load_balancing.LoadBalancingCore`
+built once); each has its own mobility (a copy of the configured model), demand draw, generator and
+its whole day of periods. A reset of ``m`` episodes is batched too, which is where this task spends
+its time (the single env: ~95 % of a run is ``reset``):
+
+1. each episode's generator draws, in the single core's order, the users (mobility reset), the
+   demand, and per period the mobility step and the measurement-report noise (small draws, one
+   Python loop over the resetting episodes and their periods);
+2. the large-scale gains of all positions of all periods of all resetting episodes come from one
+   radio-map lookup, the top-``n_candidates`` cells and the MRs from one call each (row-wise
+   operations on the stacked users);
+3. ``p_min(k)`` of every period of every resetting episode is one run of the minimum-coverage-power
+   procedure on the disjoint union of their neighbour graphs (antenna ``i`` of period ``j`` is
+   antenna ``j·n + i`` of the union): the procedure's rule is local to connected components, so
+   each block gets exactly its own result;
+4. the episodes' neighbour graphs and top neighbours are one union graph likewise.
+
+A step evaluates every episode's period under its new powers with arrays (N, n_users, n_candidates)
+and dense (N, n, n) neighbourhood sums, written over :class:`~mndt_envs.batched.xp.ArrayNamespace`.
+
+Supported: ``pmin_method`` ``"exact"`` or ``"none"`` (the MLP is trained per period from the env's
+generator; use the single env), the uniform demand, fading ``"none"`` (the task's default).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..config import ConfigError
+from ..tasks import coverage as cov
+from ..tasks.contract import StepResult
+from ..tasks.load_balancing import LoadBalancingCore
+from ..twin import radio
+from ..twin.defaults import UniformDemand
+from .common import batch_result, check_rows, episode_seeds, make_generators
+from .xp import get_namespace
+
+__all__ = ["BatchedLoadBalancingCore"]
+
+_HIST = ("std_busy", "over_busy_share", "imbalance", "coverage", "cost", "power_change_db")
+
+
+class _Replay:
+    """Stands in for a generator inside ``radio.measurement_reports``: returns the pre-drawn noise."""
+
+    def __init__(self, noise: np.ndarray) -> None:
+        self.noise = noise
+
+    def normal(self, loc: float, scale: float, size: tuple[int, int]) -> np.ndarray:
+        if tuple(size) != self.noise.shape:
+            raise RuntimeError(f"replayed MR noise has shape {self.noise.shape}, asked for {size}")
+        return self.noise
+
+
+class BatchedLoadBalancingCore:
+    """``n_envs`` load-balancing episodes over one twin, reset and stepped together.
+
+    Args:
+        n_envs: batch size ``N``.
+        scenario: preset name, dict or ``ScenarioConfig``.
+        config: the single env's ``config`` kwarg (scenario overrides + ``"task"``).
+        backend: ``"numpy"`` (default) or ``"torch"`` (the step's arithmetic; resets run on numpy).
+        device: torch device (``None``: CUDA when available).
+    """
+
+    def __init__(self, n_envs: int, scenario: Any = "toy", config: dict[str, Any] | None = None, *,
+                 backend: str = "numpy", device: str | None = None) -> None:
+        if isinstance(n_envs, bool) or not isinstance(n_envs, (int, np.integer)) or n_envs < 1:
+            raise ValueError(f"n_envs = {n_envs!r}: expected an integer >= 1")
+        self.base = b = LoadBalancingCore(scenario, config)
+        self.cfg = c = b.cfg
+        tw = b.twin
+        if c.pmin_method == "mlp":
+            raise ConfigError("task.pmin_method = 'mlp': the batched core supports 'exact' and 'none' (the MLP is "
+                              "trained per period from the env's generator); use the single env for 'mlp'")
+        if tw.fading.kind != "none":
+            raise ConfigError(f"channel.fading = {tw.fading.kind!r}: the batched load-balancing core supports 'none' "
+                              "(the task's default: CPICH RSRP is filtered over the period)")
+        if type(tw.demand_model) is not UniformDemand:
+            raise ConfigError(f"traffic.model = {tw.cfg.traffic.model!r}: the batched core supports the uniform "
+                              "demand; use the single env for other demand models")
+        self.xp = xp = get_namespace(backend, device)
+        self.n_envs = n = int(n_envs)
+        self.n, self.n_users = int(b.n), int(b.n_users)
+        self.k_cand, self.k_mr = b.k_cand, b.k_mr
+        self.n_periods = c.episode_steps + 1
+        self.p_ref, self.p_max, self.p_lo = b.p_ref, b.p_max, b.p_lo  # (n,) [dBm]
+        self.hours = np.array([(c.start_hour + k * c.period_s / 3600.0) % 24.0 for k in range(self.n_periods)])
+        self.mobility = [copy.deepcopy(tw.mobility) for _ in range(n)]
+        self.rngs: list[np.random.Generator] = make_generators(episode_seeds(0, n))
+        self._seeded = False
+        nn, u, kc, npd = self.n, self.n_users, self.k_cand, self.n_periods
+        self.cand_ids = np.zeros((n, npd, u, kc), dtype=np.int32)
+        self.cand_att = np.zeros((n, npd, u, kc), dtype=np.float32)
+        self.p_min_all = np.zeros((n, npd, nn))
+        self.feasible = np.ones((n, npd, nn), dtype=bool)
+        self.a_hat = np.zeros((n, nn, nn))  # (N, n, n) neighbour graph + identity
+        self.neighbours = np.full((n, nn, c.max_neighbours), -1, dtype=np.int64)
+        self.k = np.zeros(n, dtype=np.int64)
+        self.p = np.tile(self.p_ref, (n, 1))
+        self.mr_seed = np.zeros(n, dtype=np.int64)
+        self.hist = np.zeros((n, c.episode_steps, len(_HIST)))
+        self.busy = np.zeros((n, nn))
+        self.nb_coverage = np.ones((n, nn))
+        self.state: dict[str, np.ndarray] = {}
+        self._a_hat_x = xp.asarray(self.a_hat)
+
+    # ------------------------------------------------------------------ reset
+    def reset(self, seed: int | list[int] | None = None, rows: Any = None) -> None:
+        """Start episodes in ``rows`` (default all): their periods, ``p_min(k)``, graphs; evaluate period 0."""
+        mask = check_rows(rows, self.n_envs)
+        idx = np.flatnonzero(mask)
+        if seed is not None:
+            seeds = episode_seeds(seed, self.n_envs)
+            for i in idx:
+                self.rngs[i] = np.random.default_rng(seeds[i])
+        elif not self._seeded:
+            self.rngs = make_generators(episode_seeds(None, self.n_envs))
+        self._seeded = True
+        if len(idx) == 0:
+            return
+        c, u, npd, nn, kc = self.cfg, self.n_users, self.n_periods, self.n, self.k_cand
+        b = self.base
+        tw = b.twin
+        m = len(idx)
+        pos = np.zeros((m, npd, u, 2))
+        indoor = np.zeros((m, u), dtype=bool)
+        noise = np.zeros((m, npd, u, kc))
+        horizon = c.period_s * (c.episode_steps + 1)
+        dm = tw.demand_model
+        for j, i in enumerate(idx):  # each episode's generator, in the single core's order of draws
+            rng, mob = self.rngs[i], self.mobility[i]
+            mob.reset(rng, u)
+            dm.reset(rng, u, horizon)  # type: ignore[call-arg]
+            indoor[j] = np.asarray(mob.indoor)
+            for k in range(npd):
+                if k:
+                    mob.advance(c.period_s, rng)
+                pos[j, k] = np.asarray(mob.positions)
+                if b.mr_noise_db > 0:
+                    noise[j, k] = rng.normal(0.0, b.mr_noise_db, size=(u, kc))
+        # candidates of all users of all periods of the resetting episodes: one radio-map lookup
+        xy = pos.reshape(-1, 2)
+        ind = np.repeat(indoor[:, None, :], npd, axis=1).reshape(-1)
+        rsrp = radio.rsrp_dbm(self.p_ref, np.asarray(tw.channel.gain_db(xy, ind)))  # (n, m·npd·U)
+        if kc < nn:
+            part = np.argpartition(-rsrp, kth=kc - 1, axis=0)[:kc].T
+        else:
+            part = np.broadcast_to(np.arange(nn), (rsrp.shape[1], nn)).copy()
+        vals = np.take_along_axis(rsrp.T, part, axis=1)
+        order = np.argsort(-vals, axis=1, kind="stable")
+        ids = np.take_along_axis(part, order, axis=1).astype(np.int32)  # (m·npd·U, K)
+        att = (self.p_ref[ids] - np.take_along_axis(vals, order, axis=1)).astype(np.float32)
+        self.cand_ids[idx] = ids.reshape(m, npd, u, kc)
+        self.cand_att[idx] = att.reshape(m, npd, u, kc)
+        # MRs under the reference powers (row-wise, so one call for all)
+        r2 = np.asarray(self.p_ref, dtype=np.float32)[ids] - att
+        serving = np.argmax(r2, axis=1)
+        slots, meas = radio.measurement_reports(r2.T, serving, self.k_mr, b.mr_noise_db,
+                                                _Replay(noise.reshape(-1, kc)))  # type: ignore[arg-type]
+        ok = slots >= 0
+        mr_ids = np.where(ok, np.take_along_axis(ids, np.maximum(slots, 0), axis=1), -1)
+        mr_att = cov.mr_attenuation(mr_ids, meas, np.asarray(self.p_ref, dtype=np.float64))
+        # p_min of every period: one procedure on the disjoint union of the periods' graphs
+        n_blocks = m * npd
+        block = np.repeat(np.arange(n_blocks), u)[:, None]
+        uid = np.where(mr_ids >= 0, mr_ids + block * nn, -1)
+        pmin, feas, padj = self._pmin_union(uid, mr_att, n_blocks)
+        self.p_min_all[idx] = pmin.reshape(m, npd, nn)
+        self.feasible[idx] = feas.reshape(m, npd, nn)
+        # each episode's neighbour graph (MRs pooled over its periods) and top neighbours
+        # (the same pairs as the periods' graphs: OR their blocks, episode by episode)
+        if padj is None:
+            padj = cov.neighbour_graph(uid, n_blocks * nn)
+        pc = padj.tocoo()
+        ep_adj = np.zeros((m, nn, nn))
+        ep_adj[pc.row // (nn * npd), pc.row % nn, pc.col % nn] = 1.0
+        self.a_hat[idx] = ep_adj + np.eye(nn)[None]
+        self.neighbours[idx] = self._top_neighbours(mr_ids.reshape(m, npd * u, -1))
+        self._a_hat_x = self.xp.asarray(self.a_hat)
+        self.k[idx] = 0
+        self.p[idx] = self.p_ref
+        self.hist[idx] = 0.0
+        self._evaluate()
+        for i in idx:
+            self.mr_seed[i] = int(self.rngs[i].integers(2**63 - 1))
+
+    def _pmin_union(self, ids: np.ndarray, att: np.ndarray, n_blocks: int,
+                    ) -> tuple[np.ndarray, np.ndarray, sp.csr_matrix | None]:
+        """``p_min`` and feasibility of every block (episode × period) of the union, and the union's graph."""
+        c = self.cfg
+        nt = n_blocks * self.n
+        p_lo = np.tile(self.p_lo, n_blocks)
+        if c.pmin_method == "none":
+            return p_lo, np.ones(nt, dtype=bool), None
+        ids_r, att_r, w = cov.remove_redundant_mrs(ids, att, dominated=False)
+        adj = cov.neighbour_graph(ids_r, nt)
+        inc = cov.incidence(ids_r, nt, w)
+        thr = self.base.threshold_dbm
+
+        def exact(p: np.ndarray) -> np.ndarray:
+            return cov.neighbourhood_coverage(ids_r, att_r, p, thr, inc, w)
+
+        req = np.minimum(c.c_min, exact(np.tile(self.p_ref, n_blocks)) - c.coverage_slack - 1e-9)
+        p_top = np.tile(np.maximum(np.minimum(self.p_ref, self.p_max), self.p_lo), n_blocks)
+        p_min, feasible = cov.min_coverage_powers(p_lo, p_top, exact, adj, req, c.pmin_eps_db)
+        return p_min, feasible, adj
+
+    def _top_neighbours(self, ids: np.ndarray) -> np.ndarray:
+        """(m, n, max_neighbours): each antenna's neighbours by MR co-occurrence (the single core's rule)."""
+        mm, _, kk = ids.shape
+        nn, mx = self.n, self.cfg.max_neighbours
+        out = np.full((mm, nn, mx), -1, dtype=np.int64)
+        if kk < 2:
+            return out
+        ii, jj = np.triu_indices(kk, 1)
+        a, b = ids[:, :, ii].reshape(mm, -1), ids[:, :, jj].reshape(mm, -1)
+        ok = (a >= 0) & (b >= 0) & (a != b)
+        e = np.repeat(np.arange(mm), a.shape[1]).reshape(mm, -1)
+        cnt = np.zeros((mm, nn, nn))
+        np.add.at(cnt, (e[ok], a[ok], b[ok]), 1.0)
+        cnt = cnt + cnt.transpose(0, 2, 1)
+        order = np.argsort(-cnt, axis=2, kind="stable")[:, :, :mx]
+        good = np.take_along_axis(cnt, order, axis=2) > 0
+        out[:, :, : order.shape[2]] = np.where(good, order, -1)
+        return out
+
+    # ------------------------------------------------------------------ evaluation
+    def p_min(self) -> np.ndarray:
+        """(N, n) ``p_min(k)`` of each episode's current period, never above ``p_max`` [dBm]."""
+        k = np.minimum(self.k, self.n_periods - 1)
+        return np.minimum(self.p_min_all[np.arange(self.n_envs), k], self.p_max)
+
+    def _evaluate(self) -> None:
+        """Association, busy degrees, coverage and imbalance of every episode's period under its powers."""
+        xp = self.xp
+        n = self.n_envs
+        k = np.minimum(self.k, self.n_periods - 1)
+        ar = np.arange(n)
+        ids = xp.asarray(self.cand_ids[ar, k].astype(np.int64))  # (N, U, K)
+        att = xp.asarray(self.cand_att[ar, k])
+        p32 = xp.asarray(self.p.astype(np.float32))
+        pe = p32[:, None, :] if xp.is_numpy else p32[:, None, :].expand(-1, self.n_users, -1)
+        rsrp = xp.take_along_axis(pe, ids, axis=2) - att  # (N, U, K) [dBm]
+        best_k = xp.argmax(rsrp, axis=2)[:, :, None]
+        serving = xp.take_along_axis(ids, best_k, axis=2)[:, :, 0]
+        best = xp.take_along_axis(rsrp, best_k, axis=2)[:, :, 0]
+        covered = best >= self.base.threshold_dbm
+        counts = xp.segment_sum(1.0, serving, self.n)  # (N, n)
+        busy = counts / self.base.u_max
+        cc = xp.segment_sum(xp.astype(covered, xp.float64), serving, self.n)
+        a = self._a_hat_x
+        tot = (a @ counts[:, :, None])[:, :, 0]
+        num = (a @ cc[:, :, None])[:, :, 0]
+        nb_cov = xp.where(tot > 0, num / xp.maximum(tot, 1e-12), 1.0)
+        b_np = np.asarray(xp.to_numpy(busy))
+        std = np.std(b_np, axis=1)
+        over = np.mean(b_np >= self.cfg.b_over, axis=1)
+        if self.cfg.target == "local":
+            a_np = self.a_hat
+            tgt = np.einsum("nij,nj->ni", a_np, b_np) / np.maximum(a_np.sum(axis=2), 1e-12)
+            imb = np.sqrt(np.mean((b_np - tgt) ** 2, axis=1))
+        else:
+            imb = std
+        cov_rate = np.asarray(xp.to_numpy(xp.sum(xp.astype(covered, xp.float64), axis=1))) / self.n_users
+        self.busy = b_np
+        self.nb_coverage = np.asarray(xp.to_numpy(nb_cov))
+        self.state = {"std_busy": std, "over_busy_share": over, "imbalance": imb, "coverage": cov_rate}
+
+    # ------------------------------------------------------------------ step
+    def check_actions(self, delta_db: Any) -> np.ndarray:
+        """(N, n) finite power changes [dB], clipped to ``±max_step_db`` (the single core's rule)."""
+        a = np.asarray(delta_db, dtype=np.float64)
+        shape = (self.n_envs, self.n)
+        if a.shape != shape:
+            raise ValueError(f"actions: expected {shape} power changes [dB] (one per episode and antenna), got shape "
+                             f"{np.shape(delta_db)}")
+        if not np.all(np.isfinite(a)):
+            i, j = np.argwhere(~np.isfinite(a))[0]
+            raise ValueError(f"actions: power changes must be finite dB values; NaN/inf at episode {i}, antenna {j}")
+        return np.clip(a, -self.cfg.max_step_db, self.cfg.max_step_db)
+
+    def step(self, actions: Any, active: Any = None) -> StepResult:
+        """Apply power changes (N, n) [dB] to the active episodes, move them to their next period and evaluate."""
+        act = check_rows(active, self.n_envs)
+        d = self.check_actions(actions)
+        c = self.cfg
+        rows = np.flatnonzero(act)
+        self.p[rows] = np.clip(self.p[rows] + d[rows], self.p_min()[rows], self.p_max)
+        self.k[rows] += 1
+        self._evaluate()
+        for i in rows:  # each episode's generator draws its MR seed, as the single core does
+            self.mr_seed[i] = int(self.rngs[i].integers(2**63 - 1))
+        s = self.state
+        std_term = -(s["imbalance"] if c.target == "local" else s["std_busy"])
+        over_term = -c.over_busy_penalty * s["over_busy_share"]
+        reward = std_term + over_term
+        cost = np.maximum(0.0, c.c_min - s["coverage"])
+        pc = np.mean(self.p - self.p_ref, axis=1)
+        row = np.stack([s["std_busy"], s["over_busy_share"], s["imbalance"], s["coverage"], cost, pc], axis=1)
+        kk = np.clip(self.k - 1, 0, c.episode_steps - 1)
+        self.hist[rows, kk[rows]] = row[rows]
+        trunc = act & (self.k >= c.episode_steps)
+        z = ~act
+        res = batch_result(
+            reward=np.where(z, 0.0, reward), agent_rewards=None, cost=np.where(z, 0.0, cost),
+            terminated=np.zeros(self.n_envs, dtype=bool), truncated=trunc,
+            reward_terms={"std_busy": std_term, "over_busy": over_term},
+            kpis={**self.info(), "cost": cost},
+        )
+        if trunc.any():
+            ep: Any = {}
+            for i in np.flatnonzero(trunc):
+                for key, v in self.episode_metrics(int(i)).items():
+                    ep.setdefault(key, np.full(self.n_envs, np.nan))[i] = v
+            res.episode = ep
+        return res
+
+    def info(self) -> dict[str, np.ndarray]:
+        """(N, ...) per-episode step info (the single core's ``info``)."""
+        k = np.minimum(self.k, self.n_periods - 1)
+        s = self.state
+        return {"hour": self.hours[k], "period": self.k.copy(), "std_busy": s["std_busy"],
+                "over_busy_share": s["over_busy_share"], "coverage": s["coverage"], "busy": self.busy.copy(),
+                "p_dbm": self.p.copy(), "p_min_infeasible": (~self.feasible[np.arange(self.n_envs), k]).sum(axis=1)}
+
+    def episode_metrics(self, i: int) -> dict[str, float]:
+        """Means over episode ``i``'s stepped periods (the single core's ``episode_metrics``)."""
+        h = self.hist[i, : int(self.k[i])]
+        if len(h) == 0:
+            return {}
+        out = {f"mean_{key}": float(np.mean(h[:, j].tolist())) for j, key in enumerate(_HIST)}
+        out["min_coverage"] = float(np.min(h[:, 3].tolist()))
+        return out
+
+    # ------------------------------------------------------------------ observation
+    def global_obs(self) -> np.ndarray:
+        """(N, 4 n + 2) float32: the single env's observation per episode (before its clipping to the box)."""
+        b = self.base
+        k = np.minimum(self.k, self.n_periods - 1)
+        ang = 2.0 * math.pi * self.hours[k] / 24.0
+        hh = np.stack([np.sin(ang), np.cos(ang)], axis=1)
+        return np.concatenate([np.minimum(self.busy, b.b_high), (self.p - self.p_ref) / b.p_scale,
+                               (self.p_min() - self.p_ref) / b.p_scale, self.nb_coverage, hh],
+                              axis=1).astype(np.float32)

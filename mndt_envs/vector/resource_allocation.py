@@ -1,0 +1,55 @@
+"""Batched vector env of ``mndt/ResourceAllocation-v0`` (demand action mode)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+
+from ..batched.resource_allocation import BatchedResourceAllocationCore
+from .base import BatchedVectorEnv
+
+__all__ = ["ResourceAllocationVectorEnv"]
+
+
+class ResourceAllocationVectorEnv(BatchedVectorEnv):
+    """``num_envs`` resource-allocation episodes stepped as one array program.
+
+    Spaces, rewards, costs and infos are those of
+    :class:`mndt_envs.envs.resource_allocation.ResourceAllocationEnv` (demand mode), batched: actions
+    ``(N, n_users)`` demand fractions in [0, 1]; observations the single env's dict with a leading ``N``.
+
+    Args:
+        num_envs: batch size.
+        scenario: preset name (as the single env).
+        config: the single env's ``config`` kwarg.
+        rb_solver: ``"exact"`` (the single env's per-BS Hungarian; same rollouts) or ``"fast"``
+            (one vectorised pass, staggered RB orders; see :mod:`mndt_envs.batched.resource_allocation`).
+        backend: ``"numpy"`` only for this task.
+        device: must be None or ``"cpu"``.
+        render_mode: must be None.
+        max_episode_steps: ignored (accepted from Gymnasium's ``make_vec``).
+    """
+
+    def __init__(self, num_envs: int = 1, scenario: Any = "toy", config: dict[str, Any] | None = None,
+                 rb_solver: str = "exact", backend: str = "numpy", device: str | None = None,
+                 render_mode: str | None = None, max_episode_steps: int | None = None) -> None:
+        core = BatchedResourceAllocationCore(num_envs, scenario, config, backend=backend, device=device,
+                                             rb_solver=rb_solver)
+        u, n, k = core.n_users, core.n_cells, core.k
+        obs_space = spaces.Dict({
+            "time_left": spaces.Box(0.0, 1.0, (1,), np.float32),
+            "remaining_demand": spaces.Box(0.0, 1.0, (u,), np.float32),
+            "max_power": spaces.Box(0.0, 1.0, (n,), np.float32),
+            "gains": spaces.Box(0.0, 1.0, (u, k), np.float32),
+            "association": spaces.Box(0.0, 1.0, (u,), np.float32),
+        })
+        super().__init__(core, obs_space, spaces.Box(0.0, 1.0, (u,), np.float32), render_mode)
+
+    def _observe(self) -> dict[str, np.ndarray]:
+        return self.core.observation()
+
+    def _reset_info(self, rows: np.ndarray) -> dict[str, Any]:
+        return {"satisfaction_ratio": np.zeros(self.num_envs),
+                "episode_demand_bits": self.core.total.sum(axis=1)}
