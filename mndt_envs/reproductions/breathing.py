@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> None:
             t0 = time.perf_counter()
             env0.reset(seed=seed)
             t_reset = time.perf_counter() - t0
-            core = env0.unwrapped.core
+            core = env0.unwrapped.core  # type: ignore[attr-defined]
             c_min = core.cfg.c_min
             print(f"[{scen} seed {seed}] {core.n} antennas, {core.n_users} users, reset {t_reset:.1f} s", flush=True)
             for name, cls, kw in policies():
@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> None:
                     env_b.step(pb.predict(None)[0])
                 fig, axes = plt.subplots(1, 2, figsize=(11, 5.2))
                 for ax, e, lab in ((axes[0], env_s, "static"), (axes[1], env_b, "BDBA")):
-                    c = e.unwrapped.core
+                    c = e.unwrapped.core  # type: ignore[attr-defined]
                     art = draw(c, ax, f"{scen}, {lab}, hour {c.period.hour:.0f}: std(b) = {c.state['std_busy']:.3f}, "
                                      f"over-busy {c.state['over_busy_share']:.2f}")
                 fig.colorbar(art, ax=axes, fraction=0.025, label="busy degree of the serving antenna")

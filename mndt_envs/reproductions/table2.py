@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> None:
              "",
              "| method | throughput (× bandwidth) | satisfaction ratio | paper throughput | paper satisfaction |",
              "|---|---:|---:|---:|---:|"]
-    for r in rows:
+    for r in rows:  # type: ignore[assignment]
         pt = "—" if np.isnan(r["paper_throughput_bw"]) else f"{r['paper_throughput_bw']:.3g}"
         ps = "—" if np.isnan(r["paper_satisfaction"]) else f"{100 * r['paper_satisfaction']:.2f} %"
         lines.append(f"| {r['method']} | {r['throughput_bw']:.3g} ± {r['throughput_std']:.2g} | "
