@@ -36,6 +36,12 @@ _mount("mndt_envs.cli_twin", "twin_app", "twin", "Build a city twin: OSM geometr
 _mount("mndt_envs.cli_lstm", "lstm_app", "lstm", "LSTM twin generators: train, reproduce paper 000.")
 _mount("mndt_envs.cli_reproduce", "reproduce_app", "reproduce",
        "Paper reproductions from the installed package: table2 (paper 002), breathing (paper 001), lstm (paper 000).")
+try:  # `mndt train` (SB3 / RLlib backends)
+    from .cli_train import train as _train
+
+    app.command(name="train")(_train)
+except ImportError:  # pragma: no cover - a broken optional dependency must not take the other commands down
+    pass
 
 
 def _version(mod: str) -> str:
@@ -97,17 +103,32 @@ def demo(
 ) -> None:
     """The main job: build the default twin, print its summary, render its map, run each task's demo."""
     import numpy as np
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+    from .cli_output import capture_notes, ray_coverage_line
     from .render import render_map
     from .twin import NetworkTwin
 
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    with console.status(f"Building the '{scenario}' twin ..."):
+    notes: list[str] = []
+    msg = f"Building the '{scenario}' twin (a first run ray-traces the city, ~15 s; later runs load the cache)"
+    if not console.is_terminal:
+        console.print(msg + " ...", highlight=False)
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
+                  transient=True) as spin, capture_notes(notes):
+        spin.add_task(msg, total=None)
         twin = NetworkTwin(scenario)
         twin.reset(np.random.default_rng(0))
     build_s = time.perf_counter() - t0
-    console.print(twin_table(twin.summary(), build_s))
+    table = twin_table(twin.summary(), build_s)
+    ray_line = ray_coverage_line(getattr(twin.channel, "build_summary", None))
+    if ray_line:
+        table.add_row("ray coverage", ray_line)
+    console.print(table)
+    for note in notes:  # warnings of the build, one line each (the coverage warning is the row above)
+        if not (ray_line and note.startswith(("ray tracing reached", "ray-traced"))):
+            console.print(f"[yellow]note:[/] {note}", highlight=False)
     buildings = None
     if twin.cfg.channel.source:
         try:
@@ -177,6 +198,8 @@ def compare(
     out: Path = typer.Option(Path("runs/compare"), help="Output directory for CSV and plots."),
     fmt: str | None = typer.Option(None, "--format", help="Output format: table | markdown | csv "
                                    "(default: table in a terminal, markdown when piped)."),
+    policy: list[Path] = typer.Option([], "--policy", help="A run directory of `mndt train` (repeatable): its "
+                                      "policy gets a column beside the baselines of its task."),
 ) -> None:
     """Evaluate every registered baseline on every env; print a table, write CSV and a plot.
 
@@ -214,6 +237,14 @@ def compare(
             rows.append({"task": spec.name, "baseline": name, **res})
             log.print(f"{spec.name} / {name}: return {res['return']:.4g}, cost {res['cost']:.4g} "
                       f"({time.perf_counter() - t_job:.1f} s)", highlight=False)
+    for run in policy:  # trained policies (`mndt train`), evaluated on the same seeds
+        from .cli_train import evaluate_run
+
+        task_name, res = evaluate_run(run, episodes, seed, {"scenario": scenario, "config": overrides})
+        if task_name in wanted:
+            rows.append({"task": task_name, "baseline": f"trained:{Path(run).name}", **res})
+            log.print(f"{task_name} / trained:{Path(run).name}: return {res['return']:.4g}, cost {res['cost']:.4g}",
+                      highlight=False)
     titles = {spec.name: f"{spec.env_id} on '{scenario}' ({episodes} episode{'s' * (episodes > 1)} each)"
               for spec in TASKS}
     render_results(rows, fmt, titles, console)
