@@ -30,7 +30,6 @@ and the task's own episode metrics as ``mndt/<name>`` in the env runners' result
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import gymnasium as gym
@@ -45,13 +44,12 @@ from ray.tune.registry import register_env
 from ..registration import TASKS, parallel_env
 from ..registration import task as task_spec
 from ..wrappers.flat_action import FlatAction, FlatActionParallel, needs_flat_action
+from .common import COST_SUMMED, agent_kind, step_cost
+from .common import scalars as _scalars
 
 __all__ = ["register_all", "make_single_agent", "MndtMultiAgentEnv", "MaskedPPOTorchRLModule",
            "MndtMetricsCallback", "ppo_config", "agent_kind", "is_multi_agent", "env_names", "COST_SUMMED"]
 
-#: Parallel envs whose ``info["cost"]`` is each agent's own share (the step's cost is the sum over
-#: agents). In the others every agent reports the same, global cost.
-COST_SUMMED = frozenset({"resource_allocation_v0"})
 _EPISODE_KEY = "mndt_episode"
 _ENV_KEYS = ("flat_action", "power_levels")
 
@@ -69,11 +67,6 @@ def is_multi_agent(name: str) -> bool:
         if name == t.env_id:
             return False
     raise KeyError(f"unknown env {name!r}; known: {', '.join(env_names())}")
-
-
-def agent_kind(agent_id: str) -> str:
-    """The policy shared by an agent: its id without the trailing index (``"cell_3"`` → ``"cell"``)."""
-    return re.sub(r"_\d+$", "", str(agent_id))
 
 
 def _split(env_config: dict[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -148,14 +141,6 @@ def make_single_agent(env_id: str, env_config: dict[str, Any] | None = None) -> 
     return _EpisodeSummary(env)
 
 
-def _scalars(d: Any) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for k, v in dict(d or {}).items():
-        if isinstance(v, (bool, int, float, np.integer, np.floating)):
-            out[str(k)] = float(v)
-    return out
-
-
 class MndtMultiAgentEnv(MultiAgentEnv):  # type: ignore[misc]
     """A suite's PettingZoo ``ParallelEnv`` as an RLlib ``MultiAgentEnv`` (no user glue).
 
@@ -184,7 +169,6 @@ class MndtMultiAgentEnv(MultiAgentEnv):  # type: ignore[misc]
         self.agents = list(self.possible_agents)
         self.observation_spaces = {a: penv.observation_space(a) for a in self.possible_agents}
         self.action_spaces = {a: penv.action_space(a) for a in self.possible_agents}
-        self._sum_cost = name in COST_SUMMED
         self._cost = 0.0
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict, dict]:
@@ -195,9 +179,7 @@ class MndtMultiAgentEnv(MultiAgentEnv):  # type: ignore[misc]
 
     def step(self, action_dict: dict[Any, Any]) -> tuple[dict, dict, dict, dict, dict]:  # type: ignore[override]
         obs, rew, term, trunc, infos = self.par_env.step(action_dict)
-        costs = [float(np.sum(i.get("cost", 0.0))) for i in infos.values()]
-        if costs:
-            self._cost += sum(costs) if self._sum_cost else costs[0]
+        self._cost += step_cost(self.name, infos)
         done = bool(term) and all(term.values())
         cut = bool(trunc) and all(trunc.values())
         term = dict(term)
@@ -308,17 +290,17 @@ class MndtMetricsCallback(RLlibCallback):  # type: ignore[misc]
             metrics_logger.log_value(f"mndt/{k}", float(v), reduce="mean", window=20)
 
 
-def _obs_space_of(name: str, env_config: dict[str, Any] | None) -> tuple[dict[str, spaces.Space[Any]], bool]:
-    """Per-kind observation spaces (multi-agent) or ``{"default_policy": space}``; and multi-agent flag."""
+def _obs_space_of(name: str, env_config: dict[str, Any] | None) -> tuple[dict[str, spaces.Space[Any]], int]:
+    """Per-kind observation spaces (multi-agent) or ``{"default_policy": space}``; and the number of agents."""
     if is_multi_agent(name):
         env = MndtMultiAgentEnv(name, env_config)
         out = {agent_kind(str(a)): env.par_env.observation_space(a) for a in env.possible_agents}
         env.close()
-        return out, True
+        return out, len(env.possible_agents)
     e = make_single_agent(name, env_config)
     sp = e.observation_space
     e.close()
-    return {"default_policy": sp}, False
+    return {"default_policy": sp}, 1
 
 
 def ppo_config(name: str, env_config: dict[str, Any] | None = None, *, num_env_runners: int = 0,
@@ -333,8 +315,9 @@ def ppo_config(name: str, env_config: dict[str, Any] | None = None, *, num_env_r
         env_config: the env's kwargs (``scenario``, ``config``) plus ``flat_action``/``power_levels``.
         num_env_runners: remote env runners (0: sample in the driver).
         num_envs_per_env_runner: envs stepped together by each runner.
-        train_batch_size: env (single-agent) or agent steps per training iteration.
-        minibatch_size: SGD minibatch.
+        train_batch_size: agent steps (samples) per training iteration; for a multi-agent env
+            RLlib collects ``max(ceil(train_batch_size / n_agents), minibatch_size)`` env steps.
+        minibatch_size: SGD minibatch (agent steps, per policy).
         num_epochs: SGD passes per iteration.
         lr: learning rate.
         gamma: discount.
@@ -349,7 +332,11 @@ def ppo_config(name: str, env_config: dict[str, Any] | None = None, *, num_env_r
     task_spec(name)  # clear KeyError for unknown names
     register_all()
     env_config = dict(env_config or {})
-    obs_spaces, multi = _obs_space_of(name, env_config)
+    obs_spaces, n_agents = _obs_space_of(name, env_config)
+    multi = is_multi_agent(name)
+    # RLlib checks minibatch_size <= train_batch_size_per_learner (env steps), although for multi-agent
+    # batches it cuts minibatches of agent steps per module: collect at least minibatch_size env steps
+    env_batch = max(-(-int(train_batch_size) // n_agents), int(minibatch_size)) if multi else int(train_batch_size)
     model_config = {"fcnet_hiddens": list(hidden), "fcnet_activation": "tanh", "vf_share_layers": False}
 
     def spec(space: spaces.Space[Any]) -> Any:
@@ -362,7 +349,7 @@ def ppo_config(name: str, env_config: dict[str, Any] | None = None, *, num_env_r
         .framework("torch")
         .env_runners(num_env_runners=num_env_runners, num_envs_per_env_runner=num_envs_per_env_runner,
                      rollout_fragment_length=rollout_fragment_length, num_cpus_per_env_runner=1)
-        .training(train_batch_size_per_learner=train_batch_size, minibatch_size=minibatch_size,
+        .training(train_batch_size_per_learner=env_batch, minibatch_size=minibatch_size,
                   num_epochs=num_epochs, lr=lr, gamma=gamma, lambda_=0.9, entropy_coeff=0.01)
         .callbacks(MndtMetricsCallback)
         .debugging(seed=seed)
