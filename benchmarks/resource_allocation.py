@@ -80,7 +80,7 @@ def twin_ms(env: gym.Env, n: int, repeats: int) -> float:
         t = time.perf_counter()
         for _ in range(n):
             core.twin.advance(core.cfg.step_s, rng)
-            core._update_channel()
+            core.update_channel()
         reps.append((time.perf_counter() - t) / n * 1e3)
     return float(np.median(reps))
 

@@ -60,7 +60,7 @@ TASKS: list[TaskSpec] = [
             "ignore_demands": "mndt_envs.baselines.resource_allocation:IgnoreDemands",
             "nearest_random_fair": "mndt_envs.baselines.resource_allocation:NearestRandomFair",
         },
-        demo="mndt_envs.tasks.resource_allocation:demo",
+        demo="mndt_envs.demos.resource_allocation:demo",
         test_kwargs={"scenario": "toy", "config": {"users": {"n_users": 30}}},
     ),
     TaskSpec(

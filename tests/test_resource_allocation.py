@@ -143,7 +143,7 @@ def test_matching_is_optimal_on_a_tiny_case() -> None:
         core.reset(np.random.default_rng(trial))
         req = rng.uniform(0, core.rate_est.max(), core.n_users)
         w = np.minimum(core.rate_est, req[None, :]) + core.cfg.rate_weight * core.rate_est
-        held = core._match_exact(w)
+        held = core.match_exact(w)
         got = sum(w[h, u] for u, h in enumerate(held) if h >= 0)
         best = 0.0
         for choice in itertools.product(range(-1, core.k), repeat=core.n_users):

@@ -1,19 +1,14 @@
-"""Gymnasium adapter of the resource-allocation task (``mndt/ResourceAllocation-v0``)."""
+"""Gymnasium env of the resource-allocation task (``mndt/ResourceAllocation-v0``), on the generic adapter."""
 
 from __future__ import annotations
 
-from typing import Any
-
-import gymnasium as gym
-import numpy as np
-from gymnasium import spaces
-
 from ..tasks.resource_allocation import ResourceAllocationCore
+from .base import TaskEnv
 
 __all__ = ["ResourceAllocationEnv"]
 
 
-class ResourceAllocationEnv(gym.Env[dict[str, np.ndarray], Any]):
+class ResourceAllocationEnv(TaskEnv):
     """Dynamic wireless resource allocation as a constrained MDP (paper 002 §IV.A).
 
     ## Description
@@ -35,13 +30,14 @@ class ResourceAllocationEnv(gym.Env[dict[str, np.ndarray], Any]):
     single-step demand as a share of its remaining demand (0 = do not schedule). Association is
     by capacitated deferred acceptance over the user's top-k cells and RB choice by the
     Hungarian algorithm per BS, both on edge weights ``min(rate, requested) + η·rate``; power is
-    a fair (or water-filling) split. Values outside [0, 1], NaN, wrong shape or dtype raise
-    ``ValueError`` (SB3 clips Box actions before ``step``).
+    a fair (or water-filling) split. Values outside [0, 1], NaN, wrong shape or dtype (strings,
+    booleans, complex, ragged lists) raise ``ValueError`` (SB3 clips Box actions before ``step``).
 
     ``action_mode="direct"``: ``Dict(association=MultiDiscrete([k+1]*n_users)`` (index into the
     user's top-k candidate cells, strongest first; ``k`` = not served),
     ``rb=MultiDiscrete([n_rb]*n_users)``, ``power=Box(0, 1, (n_users,))`` (share of the BS's
-    P_max)). Infeasible combinations are repaired deterministically and counted in
+    P_max)); exactly those three keys (an unknown key raises ``ValueError``).
+    Infeasible combinations are repaired deterministically and counted in
     ``info["repairs"]``: users beyond ``k_max`` at a BS dropped (weakest first), RB collisions
     moved to the BS's free RBs, power shares scaled to sum ≤ 1 per BS.
 
@@ -68,48 +64,10 @@ class ResourceAllocationEnv(gym.Env[dict[str, np.ndarray], Any]):
     ``satisfaction_ratio``; ...).
 
     ## Episode End
-    Terminates after ``episode_steps`` (20) steps; never truncates by itself.
+    Terminates after ``episode_steps`` (20) steps; never truncates by itself. ``step`` after the
+    end raises :class:`~mndt_envs.tasks.contract.EpisodeOverError` until ``reset``.
     """
 
+    core_cls = ResourceAllocationCore
+    renderer = "mndt_envs.tasks.resource_allocation.render:render"
     metadata = {"render_modes": ["rgb_array"], "render_fps": 4}
-
-    def __init__(self, scenario: str = "toy", config: dict[str, Any] | None = None,
-                 render_mode: str | None = None) -> None:
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode = {render_mode!r}: allowed values are None, 'rgb_array'")
-        self.render_mode = render_mode
-        self.core = ResourceAllocationCore(scenario, config)
-        c = self.core
-        u, n = c.n_users, c.n_cells
-        self.observation_space = spaces.Dict({  # type: ignore[assignment]
-            "time_left": spaces.Box(0.0, 1.0, (1,), np.float32),
-            "remaining_demand": spaces.Box(0.0, 1.0, (u,), np.float32),
-            "max_power": spaces.Box(0.0, 1.0, (n,), np.float32),
-            "gains": spaces.Box(0.0, 1.0, (u, c.k), np.float32),
-            "association": spaces.Box(0.0, 1.0, (u,), np.float32),
-        })
-        self.action_space: spaces.Space[Any]
-        if c.cfg.action_mode == "demand":
-            self.action_space = spaces.Box(0.0, 1.0, (u,), np.float32)
-        else:
-            self.action_space = spaces.Dict({
-                "association": spaces.MultiDiscrete(np.full(u, c.k + 1)),
-                "rb": spaces.MultiDiscrete(np.full(u, c.n_rb)),
-                "power": spaces.Box(0.0, 1.0, (u,), np.float32),
-            })
-
-    def reset(self, *, seed: int | None = None,
-              options: dict[str, Any] | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        super().reset(seed=seed)
-        self.core.reset(self.np_random)
-        return self.core.observation(), {"satisfaction_ratio": 0.0,
-                                         "episode_demand_bits": float(self.core.total.sum())}
-
-    def step(self, action: Any) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
-        out = self.core.step(action)
-        return self.core.observation(), float(out["reward"]), bool(out["terminated"]), False, out["info"]
-
-    def render(self) -> np.ndarray | None:  # type: ignore[override]
-        if self.render_mode != "rgb_array":
-            return None
-        return self.core.render()

@@ -1,0 +1,127 @@
+"""Resource allocation, demand mode: users to BSs by matching, RBs by the Hungarian algorithm, then power.
+
+Edge weight user–cell / user–RB: ``min(rate, requested) + η · rate``. Association: exact max-weight
+matching (Hungarian on users × BS slots) when ``n_users · (n_cells · cap + n_users) ≤ EXACT_MATCH_LIMIT``,
+else capacitated deferred acceptance (vectorised over users). RBs: per BS, in decreasing order of load,
+the Hungarian algorithm between its users and its RBs with the interference of the BSs already decided.
+Power: a fair split of P_max over the BS's users, or water-filling (``power_split``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from .allocation import Allocation, Repairs, group_rank, waterfill
+from .config import EXACT_MATCH_LIMIT
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .core import ResourceAllocationCore
+
+__all__ = ["match", "match_exact", "match_deferred", "assign_rbs"]
+
+
+def match(core: ResourceAllocationCore, requested: np.ndarray, eligible: np.ndarray) -> Allocation:
+    """Demand-mode allocation for ``requested`` single-step demands [bit] of ``eligible`` users.
+
+    Association: exact max-weight matching (Hungarian on users × BS slots) when
+    ``n_users · (n_cells · cap + n_users) ≤ EXACT_MATCH_LIMIT``, else capacitated deferred
+    acceptance. Then RBs per BS by the Hungarian algorithm and the power split.
+    """
+    u, eta = core.n_users, core.cfg.rate_weight
+    users = np.arange(u)
+    w = np.minimum(core.rate_est, requested[None, :]) + eta * core.rate_est  # (k, n_users)
+    w = np.where(eligible[None, :] & (core.rate_est > 0), w, -np.inf)
+    if u * (core.n_cells * core.cap + u) <= EXACT_MATCH_LIMIT:
+        held = match_exact(core, w)
+    else:
+        held = match_deferred(core, w)
+    serving = np.where(held >= 0, core.cand[np.maximum(held, 0), users], -1)
+    return assign_rbs(core, serving, requested)
+
+def match_exact(core: ResourceAllocationCore, w: np.ndarray) -> np.ndarray:
+    """Max-weight capacitated association by the Hungarian algorithm on users × (BS slots + none).
+
+    Returns:
+        (n_users,) index into the user's candidates, −1 = unserved.
+    """
+    u, k, cap = core.n_users, core.k, core.cap
+    users = np.arange(u)
+    big = -1e18
+    m = np.full((u, core.n_cells * cap + u), big)
+    for j in range(k):  # a handful of candidates
+        ok = np.isfinite(w[j])
+        cols = core.cand[j][ok, None] * cap + np.arange(cap)[None, :]
+        m[users[ok, None], cols] = w[j][ok, None]
+    m[users, core.n_cells * cap + users] = 0.0  # "not served"
+    rows, cols = linear_sum_assignment(m, maximize=True)
+    cell = np.where(cols < core.n_cells * cap, cols // cap, -1)
+    held = np.full(u, -1, dtype=np.int64)
+    hit = (core.cand[:, rows] == cell[None, :]) & (cell[None, :] >= 0)
+    held[rows] = np.where(hit.any(axis=0), np.argmax(hit, axis=0), -1)
+    return held
+
+def match_deferred(core: ResourceAllocationCore, w: np.ndarray) -> np.ndarray:
+    """Capacitated deferred acceptance (users propose by weight; a BS keeps its best ``cap``).
+
+    Returns:
+        (n_users,) index into the user's candidates, −1 = unserved.
+    """
+    u, k = core.n_users, core.k
+    users = np.arange(u)
+    pref = np.argsort(-w, axis=0, kind="stable")  # (k, n_users)
+    nxt = np.zeros(u, dtype=np.int64)
+    held = np.full(u, -1, dtype=np.int64)  # candidate index held by each user
+    for _ in range(4 * k + 4):  # each user proposes at most k times; cap the rounds
+        prop = (held < 0) & (nxt < k)
+        if prop.any():
+            pw = w[pref[np.minimum(nxt, k - 1), users], users]
+            prop &= np.isfinite(pw)
+        if not prop.any():
+            break
+        pu = np.flatnonzero(prop)
+        held[pu] = pref[nxt[pu], pu]
+        nxt[pu] += 1
+        pool = np.flatnonzero(held >= 0)
+        cell = core.cand[held[pool], pool]
+        rank = group_rank(cell, w[held[pool], pool])
+        held[pool[rank >= core.cap]] = -1  # rejected: propose to the next preference
+    return held
+
+def assign_rbs(core: ResourceAllocationCore, serving: np.ndarray, requested: np.ndarray) -> Allocation:
+    """RBs by the Hungarian algorithm per BS (interference of decided BSs), then the power split."""
+    u, eta = core.n_users, core.cfg.rate_weight
+    on = np.flatnonzero(serving >= 0)
+    rb = np.full(u, -1, dtype=np.int64)
+    power = np.zeros(u)
+    if len(on) == 0:
+        return Allocation(serving, rb, power, Repairs().as_dict())
+    cell_on = serving[on]
+    counts = np.bincount(cell_on, minlength=core.n_cells)
+    p_user = core.p_max / np.maximum(counts, 1)  # (n_cells,) [W] fair share
+    p_rb = np.zeros((core.n_cells, core.n_rb), dtype=np.float32)  # decided cells' RB powers
+    order = np.argsort(cell_on, kind="stable")
+    starts = np.r_[0, np.cumsum(np.bincount(cell_on, minlength=core.n_cells))]
+    inr = np.zeros(u)  # [W] estimated interference + noise on the chosen RB
+    bw_t = core.bw * core.cfg.step_s
+    g_on = np.ascontiguousarray(core.glin[:, on].T)  # (n_on, n_cells) gains of the scheduled users
+    pos = np.empty(u, dtype=np.int64)
+    pos[on] = np.arange(len(on))
+    for c in np.argsort(-counts, kind="stable")[: int((counts > 0).sum())]:
+        s = on[order[starts[c]: starts[c + 1]]]
+        interf = g_on[pos[s]] @ p_rb  # (n_s, n_rb) [W] from the BSs decided so far
+        sig = p_user[c] * core.glin[c, s]  # (n_s,) [W]
+        rate = bw_t * np.log2(1.0 + sig[:, None] / (interf + core.noise_w))  # (n_s, n_rb) [bit]
+        wm = np.minimum(rate, requested[s][:, None]) + eta * rate
+        rows, cols = linear_sum_assignment(wm, maximize=True)
+        rb[s[rows]] = cols
+        p_rb[c, cols] = p_user[c]
+        inr[s[rows]] = interf[rows, cols] + core.noise_w
+    if core.cfg.power_split == "waterfill":
+        g = core.glin[cell_on, on].astype(np.float64)
+        power[on] = waterfill(cell_on, inr[on] / np.maximum(g, 1e-300), core.p_max, core.n_cells)
+    else:
+        power[on] = p_user[cell_on]
+    return Allocation(serving, rb, power, Repairs().as_dict())
