@@ -70,7 +70,7 @@ def default_cache_dir() -> Path:
 def cache_key(kind: str, payload: Any, version: str | None = None) -> str:
     """Stable hex key of ``payload`` (JSON-serialisable) for artifacts of ``kind``."""
     if version is None:
-        from .. import __version__ as version
+        from .._version import __version__ as version
     blob = json.dumps({"kind": kind, "payload": payload, "version": version}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 

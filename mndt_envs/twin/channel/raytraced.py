@@ -240,7 +240,7 @@ def _map_key(cfg: ScenarioConfig, tx_xyz: np.ndarray, uma: np.ndarray, tx_indoor
         "materials": sorted((materials or {}).items()),
     }
     try:
-        from ... import __version__ as pkg_version
+        from ..._version import __version__ as pkg_version
     except ImportError:
         pkg_version = "0"
     return cache_key("radiomap", payload, f"{RT_FORMAT}/{pkg_version}"), payload
