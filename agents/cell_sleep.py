@@ -14,7 +14,7 @@ As in the paper the agent is trained on day 1 (``days=1``) and evaluated on the 
 writes the README table (weekly kWh, % saved vs always-on, unserved traffic, switches) and the
 Fig. 4 analogue (power and traffic over the week)::
 
-    python -m mndt_envs.agents.cell_sleep --timesteps 300000 --out docs/img
+    python -m mndt_envs.agents.cell_sleep --timesteps 300000          # outputs under runs/cell_sleep
 """
 
 from __future__ import annotations
@@ -23,12 +23,16 @@ import argparse
 import json
 import pathlib
 import time
+import warnings
 from typing import Any
 
 import numpy as np
 from gymnasium import spaces
 
 from .vec_env import ParallelAgentsVecEnv
+
+# SB3's progress bar uses tqdm.rich, which warns that it is experimental on every bar
+warnings.filterwarnings("ignore", message="rich is experimental")
 
 __all__ = ["CellAgentsVecEnv", "SharedPolicy", "train", "evaluate", "main"]
 
@@ -86,8 +90,8 @@ class SharedPolicy:
 
 
 def train(scenario: str = "toy", timesteps: int = 300_000, seed: int = 0, log: pathlib.Path | None = None,
-          config: dict[str, Any] | None = None) -> Any:
-    """Train MaskablePPO with parameter sharing on day 1 (``days=1``)."""
+          config: dict[str, Any] | None = None, progress: bool = True) -> Any:
+    """Train MaskablePPO with parameter sharing on day 1 (``days=1``); ``progress`` shows SB3's progress bar."""
     import torch
     from sb3_contrib import MaskablePPO
 
@@ -103,15 +107,26 @@ def train(scenario: str = "toy", timesteps: int = 300_000, seed: int = 0, log: p
     model = MaskablePPO("MlpPolicy", venv, n_steps=n_steps, batch_size=256, n_epochs=5, learning_rate=3e-4,
                         gamma=0.95, gae_lambda=0.9, ent_coef=0.01, seed=seed, verbose=0,
                         policy_kwargs={"net_arch": [64, 64]}, device="cpu")
+    from stable_baselines3.common.callbacks import BaseCallback
+
     t0 = time.time()
-    done = 0
-    chunk = max(n * n_steps, timesteps // 20)
-    while done < timesteps:
-        model.learn(chunk, reset_num_timesteps=False)
-        done += chunk
-        if log is not None:
-            with log.open("a") as f:
-                f.write(f"{time.time() - t0:7.1f}s {done} samples\n")
+    every = max(n * n_steps, timesteps // 20)
+
+    class _Log(BaseCallback):
+        """Append elapsed time and samples to ``log`` about every ``every`` samples."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.next = every
+
+        def _on_step(self) -> bool:
+            if log is not None and self.num_timesteps >= self.next:
+                self.next += every
+                with log.open("a") as f:
+                    f.write(f"{time.time() - t0:7.1f}s {self.num_timesteps} samples\n")
+            return True
+
+    model.learn(timesteps, callback=_Log(), progress_bar=progress)
     return model
 
 
@@ -174,8 +189,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--timesteps", type=int, default=300_000, help="agent samples (cells x steps)")
     p.add_argument("--seed", type=int, default=0, help="training seed")
     p.add_argument("--eval-seed", type=int, default=1000, help="seed of the evaluation week")
-    p.add_argument("--out", type=pathlib.Path, default=pathlib.Path("docs/img"))
-    p.add_argument("--model", type=pathlib.Path, default=pathlib.Path("runs/cell_sleep_ppo.zip"))
+    p.add_argument("--out", type=pathlib.Path, default=pathlib.Path("runs/cell_sleep"),
+                   help="tables and figures (the docs' copies live in docs/img)")
+    p.add_argument("--model", type=pathlib.Path, default=pathlib.Path("runs/cell_sleep/cell_sleep_ppo.zip"))
     p.add_argument("--load", action="store_true", help="load --model instead of training")
     args = p.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,7 @@ team reward (``-std(b) - penalty · over-busy share``).
 Evaluation runs the trained policy and the baselines in ``mndt/LoadBalancing-v0`` on the same seeded
 days (same users and MR data for every policy).
 
-Run: ``.venv/bin/python -m mndt_envs.agents.load_balancing --timesteps 200000 --out docs/img``
+Run: ``python -m mndt_envs.agents.load_balancing --timesteps 200000`` (outputs under ``runs/load_balancing``)
 """
 
 from __future__ import annotations
@@ -18,12 +18,16 @@ import argparse
 import copy
 import json
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .vec_env import ParallelAgentsVecEnv
+
+# SB3's progress bar uses tqdm.rich, which warns that it is experimental on every bar
+warnings.filterwarnings("ignore", message="rich is experimental")
 
 __all__ = ["AntennaVecEnv", "SharedPolicy", "train", "evaluate", "main"]
 
@@ -78,8 +82,8 @@ class SharedPolicy:
 
 
 def train(timesteps: int, env_kwargs: dict[str, Any] | None = None, seed: int = 0, log: str | None = None,
-          reward: str = "team") -> Any:
-    """Train shared-policy PPO; ``timesteps`` counts agent-steps (antennas × periods)."""
+          reward: str = "team", progress: bool = True) -> Any:
+    """Train shared-policy PPO; ``timesteps`` counts agent-steps (antennas × periods); ``progress``: SB3's bar."""
     import torch
     from stable_baselines3 import PPO
 
@@ -88,8 +92,8 @@ def train(timesteps: int, env_kwargs: dict[str, Any] | None = None, seed: int = 
     model = PPO("MlpPolicy", venv, n_steps=48, batch_size=max(12 * venv.num_envs, 64), n_epochs=10,
                 learning_rate=3e-4, gamma=0.9, gae_lambda=0.9, ent_coef=0.0,
                 policy_kwargs={"net_arch": [64, 64], "log_std_init": -0.5},
-                seed=seed, verbose=1, device="cpu")
-    model.learn(total_timesteps=timesteps, progress_bar=False)
+                seed=seed, verbose=0, device="cpu")
+    model.learn(total_timesteps=timesteps, progress_bar=progress)
     if log:
         model.save(log)
     return model
@@ -132,8 +136,8 @@ def main() -> None:
     ap.add_argument("--eval-seeds", type=int, nargs="+", default=[100, 101, 102])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--reward", choices=["team", "local"], default="team", help="training reward per antenna")
-    ap.add_argument("--out", default="docs/img")
-    ap.add_argument("--model", default="runs/lb_ppo_shared.zip")
+    ap.add_argument("--out", default="runs/load_balancing", help="tables (the docs' copies live in docs/img)")
+    ap.add_argument("--model", default="runs/load_balancing/lb_ppo_shared.zip")
     args = ap.parse_args()
     Path(args.model).parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,9 @@ import numpy as np
 from gymnasium import spaces
 
 from mndt_envs.tasks.resource_allocation import ResourceAllocationCore
+
+# SB3's progress bar uses tqdm.rich, which warns that it is experimental on every bar
+warnings.filterwarnings("ignore", message="rich is experimental")
 
 __all__ = ["DemandPolicyWrapper", "LagrangianReward", "DualAscentCallback", "Multiplier", "fractions_from_theta",
            "summary_features", "PPOLagrangianAgent", "train", "STAGES"]
@@ -214,8 +218,9 @@ def make_env(scenario: str, config: dict[str, Any], lam: Multiplier) -> gym.Env:
 
 
 def train(out: Path, stages: list[tuple[str, str, dict[str, Any], int]] | None = None, seed: int = 0,
-          budget: float = 0.02, lam_lr: float = 200.0, init: Path | None = None) -> tuple[Any, list[dict[str, float]]]:
-    """Train PPO-Lagrangian through the curriculum ``stages``; save ``out`` (SB3 zip).
+          budget: float = 0.02, lam_lr: float = 200.0, init: Path | None = None,
+          progress: bool = True) -> tuple[Any, list[dict[str, float]]]:
+    """Train PPO-Lagrangian through the curriculum ``stages``; save ``out`` (SB3 zip); ``progress``: SB3's bar.
 
     ``init``: continue from a saved model (λ starts again at 0).
 
@@ -246,8 +251,9 @@ def train(out: Path, stages: list[tuple[str, str, dict[str, Any], int]] | None =
                         seed=seed, device="cpu", verbose=0)
         else:
             model.set_env(venv)
+        print(f"stage {name}: {steps} steps on {scen!r}", flush=True)
         model.learn(total_timesteps=steps, callback=DualAscentCallback(lam, budget, lam_lr, log),
-                    reset_num_timesteps=False)
+                    reset_num_timesteps=False, progress_bar=progress)
         last = log[-1] if log else {}
         print(f"stage {name}: {steps} steps in {time.perf_counter() - t0:.0f}s; last rollout {last}", flush=True)
     assert model is not None
