@@ -112,7 +112,7 @@ def demo(
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     notes: list[str] = []
-    msg = f"Building the '{scenario}' twin (a first run ray-traces the city, ~15 s; later runs load the cache)"
+    msg = f"Building the '{scenario}' twin (a first run ray-traces the city, ~40 s; later runs load the cache)"
     if not console.is_terminal:
         console.print(msg + " ...", highlight=False)
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
