@@ -120,8 +120,11 @@ def check_agent_dict(actions: Any, live: Sequence[str], known: Mapping[str, int]
 
 
 def _try_stack(values: Sequence[Any]) -> np.ndarray | None:
-    if any(isinstance(v, (str, bytes, Mapping)) or v is None for v in values):
-        return None
+    """The values as one array, or ``None`` where any of them needs a closer look (the slow path)."""
+    for v in values:
+        if isinstance(v, (str, bytes, Mapping, bool, np.bool_)) or v is None or (
+                isinstance(v, np.ndarray) and v.dtype.kind not in "iuf"):
+            return None
     try:
         return np.asarray(values)
     except (TypeError, ValueError):  # ragged
