@@ -166,3 +166,118 @@ def test_twin_summary_names_the_radio_map(tmp_path: Path, fake_rt: None) -> None
     twin.reset(np.random.default_rng(0))
     s = twin.summary()
     assert s["radio_map_sha256"] == twin.channel.build_summary["maps_sha256"]  # type: ignore[attr-defined]
+
+
+# ---------------------------------------------------------------- item 2: memory guard
+
+_GUARD_SCRIPT = r"""
+import json, resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (6 * 2**30, 6 * 2**30))  # old code: MemoryError, not a full machine
+from mndt_envs.config import ConfigError
+from mndt_envs.twin.network import NetworkTwin
+out = []
+for over in json.loads(sys.argv[1]):
+    try:
+        NetworkTwin("toy", over)
+        out.append("built")
+    except ConfigError as e:
+        out.append("ConfigError: " + str(e))
+    except BaseException as e:
+        out.append(type(e).__name__)
+print(json.dumps(out))
+"""
+
+
+def test_memory_guard_refuses_before_allocating() -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    cases = [{"width_m": 100_000.0, "height_m": 100_000.0}, {"sites": {"n_sites": 100_000}},
+             {"users": {"n_users": 10_000_000}}, {"users": {"n_users": 50}}]
+    env = dict(os.environ, MNDT_MEMORY_LIMIT="4GiB", OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+    r = subprocess.run([sys.executable, "-c", _GUARD_SCRIPT, json.dumps(cases)], capture_output=True, text=True,
+                       env=env, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    for msg in res[:3]:
+        assert msg.startswith("ConfigError: scenario 'toy' needs an estimated"), msg
+        assert "more than the limit of 4.0 GiB" in msg and "MNDT_MEMORY_LIMIT" in msg
+    assert "shadowing/LoS fields" in res[0] and "per-link arrays" in res[2]
+    assert res[3] == "built"
+
+
+def test_memory_limit_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mndt_envs.config import ConfigError
+    from mndt_envs.twin import memory
+
+    monkeypatch.setenv("MNDT_MEMORY_LIMIT", "8GiB")
+    assert memory.memory_limit_bytes() == 8 * 2**30
+    monkeypatch.setenv("MNDT_MEMORY_LIMIT", "25%")
+    assert memory.memory_limit_bytes() == pytest.approx(0.25 * memory.total_ram_bytes(), rel=1e-6)
+    monkeypatch.setenv("MNDT_MEMORY_LIMIT", "none")
+    assert memory.memory_limit_bytes() == float("inf")
+    monkeypatch.setenv("MNDT_MEMORY_LIMIT", "lots")
+    with pytest.raises(ConfigError, match="MNDT_MEMORY_LIMIT = 'lots'"):
+        memory.memory_limit_bytes()
+    monkeypatch.delenv("MNDT_MEMORY_LIMIT")
+    assert memory.memory_limit_bytes() == pytest.approx(memory.DEFAULT_SHARE * memory.total_ram_bytes())
+    try:
+        memory.set_memory_limit("1MiB")
+        with pytest.raises(ConfigError, match="limit of 1 MiB"):
+            memory.check_memory(memory_cfg())
+        with pytest.raises(ConfigError, match="memory limit = -3"):
+            memory.set_memory_limit(-3)
+    finally:
+        memory.set_memory_limit(None)
+    memory.check_memory(memory_cfg())  # the toy preset fits the default limit
+
+
+def memory_cfg():  # type: ignore[no-untyped-def]
+    from mndt_envs.config import make_config
+
+    return make_config("toy")
+
+
+def test_memory_estimate_of_a_large_city_build(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mndt_envs.config import ConfigError, make_config
+    from mndt_envs.twin.memory import check_memory, estimate_bytes
+
+    monkeypatch.setenv("MNDT_MEMORY_LIMIT", "16GiB")
+    # a 20 km bbox at the suite's site density (sites_for_area at 350 m ISD: ~3,800 sites), 10 m map cells
+    cfg = make_config("helsinki", {"width_m": 20_000.0, "height_m": 20_000.0, "sites": {"n_sites": 3770}})
+    rt = estimate_bytes(cfg.replace({"channel": {"shadow_grid_m": 1000.0}}))  # fallback fields negligible
+    assert rt["ray-traced radio maps (transmitters x map cells)"] == 16.0 * 3770 * 2000 * 2000
+    assert estimate_bytes(cfg)["total"] >= rt["total"]  # counts the larger of ray tracing and its fallback
+    with pytest.raises(ConfigError, match="needs an estimated .* GiB of memory, more than the limit of 16.0 GiB"):
+        check_memory(cfg)
+    small, big = estimate_bytes(make_config("toy")), estimate_bytes(make_config("toy", {"users": {"n_users": 10**5}}))
+    assert big["total"] > small["total"]
+
+
+# ---------------------------------------------------------------- item 1: the OSM file's bounds on the env path
+
+
+def _far_osm(path: Path) -> Path:
+    """Bounds 35..65 N, 0..10 E (about 3,350 x 910 km); a building and a road in the south-west corner."""
+    pts = {1: (35.0010, 0.0010), 2: (35.0010, 0.0015), 3: (35.0014, 0.0015), 4: (35.0014, 0.0010),
+           5: (35.0020, 0.0005), 6: (35.0020, 0.0030)}
+    nodes = "".join(f'<node id="{i}" lat="{la}" lon="{lo}"/>' for i, (la, lo) in pts.items())
+    path.write_text('<?xml version="1.0"?><osm version="0.6"><bounds minlat="35" minlon="0" maxlat="65" maxlon="10"/>'
+                    f'{nodes}<way id="9"><nd ref="1"/><nd ref="2"/><nd ref="3"/><nd ref="4"/><nd ref="1"/>'
+                    '<tag k="building" v="yes"/><tag k="height" v="20"/></way>'
+                    '<way id="10"><nd ref="5"/><nd ref="6"/><tag k="highway" v="residential"/></way></osm>')
+    return path
+
+
+def test_env_refuses_an_osm_file_far_larger_than_the_area(tmp_path: Path) -> None:
+    import gymnasium as gym
+
+    import mndt_envs  # noqa: F401
+    from mndt_envs.config import ConfigError
+
+    far = _far_osm(tmp_path / "far.osm")
+    for _ in range(2):  # the second time the parsed city comes from the cache: still refused
+        with pytest.raises(ConfigError, match=r"channel.source = .*far.osm.*3346\.1 km"):
+            gym.make("mndt/LoadBalancing-v0", scenario="helsinki", config={"channel": {"source": str(far)}})

@@ -18,6 +18,7 @@ from . import radio
 from .channel import make_channel
 from .channel.fading import Fading
 from .defaults import StaticMobility, StraightLineMobility, UniformDemand
+from .memory import check_memory
 from .protocols import ChannelModel, DemandModel, MobilityModel
 from .sites import KINDS, POWER_MODEL, Cells, make_cells
 
@@ -66,8 +67,12 @@ class NetworkTwin:
                  overrides: dict[str, Any] | None = None, *, mobility: MobilityModel | None = None,
                  demand: DemandModel | None = None, channel: ChannelModel | None = None) -> None:
         self.cfg = make_config(scenario, overrides)
+        if channel is None:
+            check_memory(self.cfg)  # before anything large (an OSM file, the sites) is read
         layout_rng = np.random.default_rng(self.cfg.seed)
         self.cells: Cells = make_cells(self.cfg, layout_rng)
+        if channel is None:
+            check_memory(self.cfg, n_cells=self.cells.n)  # refuse before the channel allocates
         self.channel: ChannelModel = channel if channel is not None else make_channel(
             self.cfg, self.cells, np.random.default_rng([self.cfg.seed, 1]))
         self.mobility: MobilityModel = mobility if mobility is not None else make_mobility(self.cfg)
