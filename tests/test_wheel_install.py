@@ -110,9 +110,14 @@ def test_compare_from_wheel_beside_user_packages(wheel_venv: Path, tmp_path: Pat
                 "--config", cfg, "--out", str(out), "--format", "csv"], cwd=proj, env=env)
     assert "bdba" in res.stdout and "static" in res.stdout, res.stdout
     assert (out / "compare.csv").stat().st_size > 0 and (out / "compare.png").stat().st_size > 0
-    # the console script installed by the wheel
-    res = _run([str(wheel_venv / "bin" / "mndt"), "--help"], cwd=proj, env=env)
-    assert "compare" in res.stdout
+    # the console script installed by the wheel, with the reproductions, and the shipped models
+    res = _run([str(wheel_venv / "bin" / "mndt"), "reproduce", "--help"], cwd=proj, env=env)
+    assert "table2" in res.stdout and "breathing" in res.stdout and "lstm" in res.stdout
+    res = _run([py, "-c", "from mndt_envs import pretrained; print(*pretrained.available(), pretrained.WEIGHTS_DIR)"],
+               cwd=proj, env=env)
+    *names, weights_dir = res.stdout.split()
+    assert names == list(("ra_ppo_lagrangian", "traffic_generator", "user_count_lstm"))
+    assert Path(weights_dir).is_relative_to(wheel_venv)
 
 
 def test_editable_install_ignores_user_packages(tmp_path: Path) -> None:
