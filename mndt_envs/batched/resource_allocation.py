@@ -52,7 +52,12 @@ def group_rank(group: np.ndarray, key: np.ndarray) -> np.ndarray:
     n = len(group)
     if n == 0:
         return np.zeros(0, dtype=np.int64)
-    order = np.lexsort((np.arange(n), -key, group))
+    # the order of np.lexsort((arange, -key, group)) by two stable sorts (radix sort on small group ids)
+    order = np.argsort(-key, kind="stable")
+    g = group[order]
+    if n and g.min() >= 0 and g.max() < 2**15:
+        g = g.astype(np.int16)
+    order = order[np.argsort(g, kind="stable")]
     g_sorted = group[order]
     start = np.concatenate(([0], np.flatnonzero(g_sorted[1:] != g_sorted[:-1]) + 1))
     first = np.repeat(start, np.diff(np.concatenate((start, [n]))))
@@ -132,6 +137,11 @@ class BatchedResourceAllocationCore:
         self.f_length = f.length
         if f.kind != "none":
             bank = jakes_bank(np.random.default_rng([f.seed, 7]), f.n_seq, f.length, f.oversample)
+            # each sequence continued periodically for an episode's worth of samples: bank[s, (o + i) % L]
+            # is bank_ext[s, o + i] for every i < ext (the sequences are periodic with period L)
+            self._ext = min(f.length, int(math.ceil(self.horizon_s * f.doppler_hz * f.oversample)) + 2)
+            bank = np.concatenate([bank, bank[:, : self._ext]], axis=1)
+            self._row = f.length + self._ext  # stride of a sequence in the flat bank
             self._bank = bank.ravel()
             p = bank.real**2 + bank.imag**2
             self._bank_db = (10.0 * np.log10(np.maximum(p, 1e-12))).astype(np.float32).ravel()
@@ -148,8 +158,8 @@ class BatchedResourceAllocationCore:
         self.speed = np.zeros((n, u))
         self.indoor = np.zeros((n, u), dtype=bool)
         self.fad_t = np.zeros(n)  # [s] fading time of each episode
-        self.seq_base = np.zeros((n, c, u), dtype=np.int64)  # seq · length
-        self.off = np.zeros((n, c, u), dtype=np.int64)
+        self.off = np.zeros((n, c, u), dtype=np.int32)  # time offset of each link in its sequence
+        self.so = np.zeros((n, c, u), dtype=np.int32)  # flat index of each link's first sample in the bank
         self.los: np.ndarray | None = None
         self.total = np.zeros((n, u))
         self.remaining = np.zeros((n, u))
@@ -222,9 +232,9 @@ class BatchedResourceAllocationCore:
             self.indoor[i] = rng.random(u) < self.indoor_fraction
             self.total[i] = rng.uniform(0.0, self.max_bits, u)
             if self.fading_kind != "none":
-                self.seq_base[i] = rng.integers(0, self.base.twin.fading.n_seq, shape, dtype=np.int32) \
-                    .astype(np.int64) * self.f_length
+                seq = rng.integers(0, self.base.twin.fading.n_seq, shape, dtype=np.int32)
                 self.off[i] = rng.integers(0, self.f_length, shape, dtype=np.int32)
+                self.so[i] = seq * np.int32(self._row) + self.off[i]
                 if self._los_amp > 0.0:
                     if self.los is None:
                         self.los = np.zeros((self.n_envs, c, u), dtype=np.complex64)
@@ -267,11 +277,13 @@ class BatchedResourceAllocationCore:
         tw = self.base.twin
         xy = self.pos[rows].reshape(-1, 2)
         large = np.asarray(tw.channel.gain_db(xy, self.indoor[rows].ravel()), dtype=np.float32)  # (C, m·U)
-        large = large.reshape(c, m, u).transpose(1, 0, 2)  # (m, C, U)
+        large = np.ascontiguousarray(large.reshape(c, m, u).transpose(1, 0, 2))  # (m, C, U)
         if self.fading_kind != "none" and self.cfg.use_fading:
             step = np.rint(self.fad_t[rows] * self._doppler * self._oversample).astype(np.int64)  # (m,) bank sample
-            idx = (self.off[rows] + step[:, None, None]) % self.f_length
-            flat = self.seq_base[rows] + idx
+            if step.max() < self._ext:  # the bank rows run on past their end: no modulo needed
+                flat = self.so[rows] + step.astype(np.int32)[:, None, None]
+            else:
+                flat = self.so[rows] - self.off[rows] + (self.off[rows] + step[:, None, None]) % self.f_length
             if self.los is None:
                 fad = self._bank_db[flat]
             else:
@@ -284,14 +296,15 @@ class BatchedResourceAllocationCore:
         glin = np.exp(np.asarray(g_db, dtype=np.float32) * np.float32(_LN10_10))  # (m, C, U)
         self.large[rows] = large
         self.glin[rows] = glin
-        users = self._users
         if k <= 4 and k < c:
-            work = np.array(large, dtype=np.float32)
-            part = np.empty((m, k, u), dtype=np.int64)
-            mi = np.arange(m)[:, None]
+            # a few argmax passes (as the single core), on a (m·U, C) copy so that the cells are contiguous
+            work = np.ascontiguousarray(large.transpose(0, 2, 1)).reshape(m * u, c)
+            links = np.arange(m * u)
+            pk = np.empty((k, m * u), dtype=np.int64)
             for j in range(k):
-                part[:, j] = np.argmax(work, axis=1)
-                work[mi, part[:, j], users[None, :]] = -np.inf
+                pk[j] = np.argmax(work, axis=1)
+                work[links, pk[j]] = -np.inf
+            part = pk.reshape(k, m, u).transpose(1, 0, 2)
         elif k < c:
             part = np.argpartition(-large, k - 1, axis=1)[:, :k]
         else:
@@ -367,7 +380,7 @@ class BatchedResourceAllocationCore:
         cf = (cand + (np.arange(m) * self.n_cells)[:, None, None]).transpose(1, 0, 2).reshape(k, m * u)
         n = m * u
         users = np.arange(n)
-        pref = np.argsort(-wf, axis=0, kind="stable")
+        pref = np.ascontiguousarray(np.argsort(-wf.T, axis=1, kind="stable").T)  # (k, m·U), sorted per user
         nxt = np.zeros(n, dtype=np.int64)
         held = np.full(n, -1, dtype=np.int64)
         for _ in range(4 * k + 4):
