@@ -185,6 +185,26 @@ def test_ground_only_scene_is_all_los(tmp_path: Path) -> None:
     assert ch.build_summary["ray_traced_outdoor_pairs"] > 0.95
 
 
+def test_unreached_line_of_sight_cells_are_not_given_nlos(tmp_path: Path) -> None:
+    # open ground and too few rays: the far cells get no ray, yet every one of them has line of sight
+    _need_rt()
+    p = tmp_path / "empty.osm"
+    la1, lo1 = _ll(400, 400)
+    p.write_text(f'<?xml version="1.0"?><osm version="0.6"><bounds minlat="{LAT0}" minlon="{LON0}" '
+                 f'maxlat="{la1:.9f}" maxlon="{lo1:.9f}"/><node id="1" lat="{LAT0}" lon="{LON0}"/></osm>')
+    cfg = _cfg(p, cell_size_m=10.0, max_depth=0, samples_per_tx=3_000).replace({"width_m": 400.0, "height_m": 400.0})
+    ch = RayTracedChannel.from_config(cfg, _cells([(200.0, 200.0, 20.0)]), use_cache=False)
+    m = ch.maps
+    xc, yc = m.cell_centres()
+    gx, gy = np.meshgrid(xc, yc)
+    d = np.hypot(gx - 200.0, gy - 200.0)
+    miss = ~m.reached[0] & (d > 100.0)
+    assert miss.sum() > 100  # the test needs unreached far cells
+    nlos = -pathloss_umi_nlos(d[miss], 20.0, 1.5, 3.5)
+    assert np.all(m.pg_db[0][miss] > nlos + 10.0)  # LoS level, not the NLoS formula
+    assert ch.build_summary["los_pairs_given_nlos"] == 0 and ch.build_summary["los_pairs_filled"] > 0.1
+
+
 # --------------------------------------------------------------------------- without the ray tracer
 
 
