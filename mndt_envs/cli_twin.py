@@ -198,6 +198,7 @@ def build(
     from .twin import backend
     from .twin.channel.raytraced import RayTracedChannel
     from .twin.geometry import GeometryError, check_area, load_city
+    from .twin.memory import check_memory
     from .twin.scene import SceneError, build_scene
 
     cfg, name = scenario_for(osm, scene, preset, cell_size, rays, max_depth, n_sites)
@@ -221,6 +222,7 @@ def build(
                 prog.update(tasks[label], completed=frac)
 
             stage("geometry", 0.0)
+            check_memory(cfg)  # the OSM file's parsing, before it is read
             city = load_city(cfg.channel.source, cfg)
             if osm is not None or scene is not None:
                 cfg = cfg.replace({"width_m": max(10.0, round(city.width_m, 1)),
@@ -234,6 +236,7 @@ def build(
             stage("sites", 1.0)
             times["time_sites_s"] = round(time.perf_counter() - t1, 3)
             t1 = time.perf_counter()
+            check_memory(cfg, n_cells=cells.n, n_tx=int(cells.n_sites))  # refuse before ray tracing allocates
             ch = RayTracedChannel.from_config(cfg, cells, city=city, use_cache=not no_cache, progress=stage)
             times["time_maps_s"] = round(time.perf_counter() - t1, 3)
             stage("outputs", 0.0)

@@ -281,3 +281,19 @@ def test_env_refuses_an_osm_file_far_larger_than_the_area(tmp_path: Path) -> Non
     for _ in range(2):  # the second time the parsed city comes from the cache: still refused
         with pytest.raises(ConfigError, match=r"channel.source = .*far.osm.*3346\.1 km"):
             gym.make("mndt/LoadBalancing-v0", scenario="helsinki", config={"channel": {"source": str(far)}})
+
+
+def test_twin_build_cli_refuses_before_allocating(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from mndt_envs.cli import app
+    from mndt_envs.twin import backend
+
+    monkeypatch.setattr(backend, "raytracing_available", lambda warn=True: True)
+    monkeypatch.setenv("MNDT_MEMORY_LIMIT", "100MiB")
+    osm = _box_osm(tmp_path / "box.osm")
+    res = CliRunner().invoke(app, ["twin", "build", "--osm", str(osm), "--out", str(tmp_path / "out")])
+    assert res.exit_code == 2, res.output
+    text = " ".join(res.output.split())  # rich wraps lines
+    assert "needs an estimated" in text and "limit of 100 MiB" in text
+    assert not (tmp_path / "out").exists()
