@@ -142,8 +142,12 @@ def render_results(rows: Sequence[dict[str, Any]], fmt: str, titles: dict[str, s
             console.print(t)
 
 
-def plot_compare(rows: Sequence[dict[str, Any]], path: Path) -> None:
-    """One row of bar charts per task: mean return (± std), mean episode cost and the task's key metrics."""
+def plot_compare(rows: Sequence[dict[str, Any]], path: Path) -> dict[str, list[str]]:
+    """One row of bar charts per task: mean return (± std), mean episode cost and the task's key metrics.
+
+    Returns:
+        task → the labels of its panels, in order.
+    """
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -182,6 +186,7 @@ def plot_compare(rows: Sequence[dict[str, Any]], path: Path) -> None:
             ax.tick_params(axis="y", labelsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
+    return {task: [label for _, label in p] for task, p in panels.items()}
 
 
 def ray_coverage_line(build_summary: dict[str, Any] | None) -> str | None:

@@ -104,3 +104,60 @@ def test_reproduce_rejects_bad_options(tmp_path) -> None:
     assert res.exit_code != 0 and "no such file" in _flat(res.output)
     res = runner.invoke(app, ["reproduce", "lstm", "--help"])  # forwarded to `mndt lstm reproduce`
     assert res.exit_code == 0 and "--max-seconds" in res.output
+
+
+def test_compare_plot_puts_cost_and_task_metrics_beside_the_return(tmp_path) -> None:
+    from mndt_envs.cli_output import plot_compare
+
+    rows = [{"task": "resource_allocation", "baseline": b, "return": r, "return_std": 0.1, "cost": c,
+             "throughput_bw": t, "satisfaction_ratio": s}
+            for b, r, c, t, s in (("equal_dividing", 40.0, 0.01, 1.2e3, 0.99),
+                                  ("ignore_demands", 70.0, 0.2, 2.8e3, 0.9))]
+    rows.append({"task": "my_task", "baseline": "noop", "return": 1.0, "return_std": 0.0, "cost": 0.0,
+                 "steps": 3.0, "wall_s": 0.1, "widgets": 4.0})
+    panels = plot_compare(rows, tmp_path / "c.png")
+    assert panels["resource_allocation"] == ["mean episode return", "mean episode cost", "throughput (× bandwidth)",
+                                             "satisfaction ratio"]
+    assert panels["my_task"] == ["mean episode return", "mean episode cost", "widgets"]  # unknown task: its metrics
+    assert (tmp_path / "c.png").stat().st_size > 10_000
+
+
+def test_build_warnings_become_one_line_notes() -> None:
+    import warnings
+
+    from mndt_envs.cli_output import capture_notes, ray_coverage_line
+
+    notes: list[str] = []
+    with capture_notes(notes):
+        warnings.warn("ray tracing reached 13% of the pairs;\n   the rest use 38.901", stacklevel=1)
+        warnings.warn("ray tracing reached 13% of the pairs;\n   the rest use 38.901", stacklevel=1)
+        warnings.warn("old API", DeprecationWarning, stacklevel=1)
+    assert notes == ["ray tracing reached 13% of the pairs; the rest use 38.901"]
+    assert ray_coverage_line(None) is None and ray_coverage_line({"cells": 3}) is None
+    note = {"note": "ray-traced 58% of pairs\n filled the rest"}
+    assert ray_coverage_line(note) == "ray-traced 58% of pairs filled the rest"
+    line = ray_coverage_line({"coverage": 0.13, "fallback_share_outdoor": 0.26, "fallback_share_best_server": 0.2})
+    assert line == ("rays reached 13% of (site, map cell) pairs; 26% of outdoor cells use the 38.901 NLoS value "
+                    "(20% of best-server links)")
+
+
+def test_human_render_without_pygame_shows_frames() -> None:
+    import gymnasium as gym
+    import numpy as np
+    import pytest
+
+    from mndt_envs.viewer import HumanRender, MatplotlibViewer
+
+    env = HumanRender(gym.make("mndt/LoadBalancing-v0", scenario="toy", render_mode="rgb_array",
+                               config={"users": {"n_users": 100}, "task": {"episode_steps": 2}}))
+    assert env.render_mode == "human"
+    env.reset(seed=0)
+    env.step(env.action_space.sample())
+    assert env.viewer.frames_shown == 2 and env.render() is None
+    img = env.viewer.fig.axes[0].images[0].get_array()
+    assert img.shape[2] == 3 and img.std() > 0  # the map, not a blank frame
+    env.close()
+    with pytest.raises(ValueError, match="height, width, 3"):
+        MatplotlibViewer().show(np.zeros((4, 4)))
+    with pytest.raises(ValueError, match="rgb_array"):
+        HumanRender(gym.make("mndt/LoadBalancing-v0", scenario="toy"))
