@@ -141,6 +141,18 @@ def test_build_scene_files(tmp_path: Path) -> None:
         build_scene(city, tmp_path / "t", materials={"building": "unobtainium"})
 
 
+def test_scattering_coefficient_on_building_materials_only(tmp_path: Path) -> None:
+    city = _city([box(10, 10, 30, 40)], [20.0])
+    root = ET.parse(build_scene(city, tmp_path / "s", scattering_coefficient=0.3)).getroot()
+    s = {b.find("string").attrib["value"]: b.find("float[@name='scattering_coefficient']") for b in root.iter("bsdf")}
+    assert s["concrete"] is not None and float(s["concrete"].attrib["value"]) == pytest.approx(0.3)
+    assert s["medium_dry_ground"] is None  # the ground stays specular
+    root = ET.parse(build_scene(city, tmp_path / "t")).getroot()
+    assert root.find(".//float[@name='scattering_coefficient']") is None  # 0 = off, Sionna's default
+    with pytest.raises(SceneError, match=r"scattering_coefficient = 1.5: allowed values are in \[0, 1\]"):
+        build_scene(city, tmp_path / "u", scattering_coefficient=1.5)
+
+
 def test_ground_only_scene(tmp_path: Path) -> None:
     xml = build_scene(_city([], []), tmp_path / "g")
     assert set(read_scene_meshes(xml)) == {"mesh-ground"}
