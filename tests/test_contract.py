@@ -245,3 +245,49 @@ def test_feature_table_indices() -> None:
     rows = t.splitlines()[2:]
     assert rows[0].startswith("| 0 | `a`") and rows[1].startswith("| 1 … n |") and rows[2].startswith("| n + 1 |")
     assert "[-1, x]" in rows[1]
+
+
+# ---------------------------------------------------------------- a fourth task through the contract alone
+def test_example_task_through_the_generic_adapters() -> None:
+    from example_task import PowerLevelsCore, PowerLevelsEnv, PowerLevelsParallelEnv
+    from gymnasium.utils.env_checker import check_env
+    from pettingzoo.test import parallel_api_test
+
+    kw = {"scenario": "toy", "config": {"users": {"n_users": 40}, "task": {"episode_steps": 4}}}
+    env = PowerLevelsEnv(**kw)
+    assert isinstance(env.core, TaskCore) and isinstance(PowerLevelsCore("toy", kw["config"]), TaskCore)
+    check_env(env, skip_render_check=True)
+    obs, _ = env.reset(seed=0)
+    total, steps = 0.0, 0
+    while True:
+        obs, r, term, trunc, info = env.step(np.full(env.core.n, 1))
+        total, steps = total + r, steps + 1
+        assert {"cost", "reward_terms", "mean_se"} <= set(info) and 0.0 <= info["cost"] <= 1.0
+        if term or trunc:
+            break
+    assert steps == 4 and "episode_metrics" in info and env.action_masks().dtype == np.bool_
+    with pytest.raises(EpisodeOverError):
+        env.step(np.full(env.core.n, 1))
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="action"):
+        env.step(np.full(env.core.n, 3))
+    penv = PowerLevelsParallelEnv(**kw)
+    parallel_api_test(penv, num_cycles=6)
+    assert "| index | name |" in (PowerLevelsEnv.__doc__ or "") and "`served_share`" in (PowerLevelsEnv.__doc__ or "")
+    gym.register("mndt_test/PowerLevels-v0", entry_point=PowerLevelsEnv)
+    try:
+        e = gym.make("mndt_test/PowerLevels-v0", **kw)
+        e.reset(seed=1)
+        e.close()
+    finally:
+        del gym.registry["mndt_test/PowerLevels-v0"]
+
+
+def test_new_task_docs_page_shows_the_example() -> None:
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    page = (root / "docs" / "contributing" / "new_task.md").read_text()
+    src = (root / "tests" / "example_task.py").read_text()
+    core = src[src.index("class PowerLevelsCore"): src.index("class PowerLevelsEnv")].strip()
+    assert core in page, "docs/contributing/new_task.md must show the example core of tests/example_task.py"

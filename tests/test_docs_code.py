@@ -75,7 +75,7 @@ def test_page_code_runs(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPa
     ns: dict[str, object] = {"__name__": f"docs_{page.stem}"}
     for line, code, _ in runnable:
         try:
-            exec(compile(code, f"{page.relative_to(ROOT)}:{line}", "exec"), ns)  # noqa: S102
+            exec(compile(code, f"{page.relative_to(ROOT)}:{line}", "exec", dont_inherit=True), ns)  # noqa: S102
         except Exception as exc:
             raise AssertionError(f"{page.relative_to(ROOT)}, block at line {line} fails: "
                                  f"{type(exc).__name__}: {exc}") from exc

@@ -61,6 +61,7 @@ def as_real_array(value: Any, name: str, shape: tuple[int, ...], kind: Literal["
 
     Rejects strings, bytes, complex, booleans, objects, dicts, ragged lists, NaN/inf and any other shape
     (no silent reshaping). With ``kind="int"`` floats must hold whole numbers; they are returned as int64.
+    The result may share memory with ``value``: copy it before keeping it as state.
 
     Raises:
         ActionError: naming ``name``, what was given and what is allowed.
