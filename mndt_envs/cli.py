@@ -200,6 +200,9 @@ def compare(
                                    "(default: table in a terminal, markdown when piped)."),
     policy: list[Path] = typer.Option([], "--policy", help="A run directory of `mndt train` (repeatable): its "
                                       "policy gets a column beside the baselines of its task."),
+    oracles: bool = typer.Option(False, "--oracles/--no-oracles", help="Add each task's oracle (bounds and "
+                                 "references that see the future; minutes per episode) and every policy's "
+                                 "optimality gap to it."),
 ) -> None:
     """Evaluate every registered baseline on every env; print a table, write CSV and a plot.
 
@@ -245,6 +248,8 @@ def compare(
             rows.append({"task": task_name, "baseline": f"trained:{Path(run).name}", **res})
             log.print(f"{task_name} / trained:{Path(run).name}: return {res['return']:.4g}, cost {res['cost']:.4g}",
                       highlight=False)
+    if oracles:
+        rows += _oracle_rows(rows, wanted, episodes, seed, {"scenario": scenario, "config": overrides}, log)
     titles = {spec.name: f"{spec.env_id} on '{scenario}' ({episodes} episode{'s' * (episodes > 1)} each)"
               for spec in TASKS}
     render_results(rows, fmt, titles, console)
@@ -260,6 +265,45 @@ def compare(
         plot_compare(rows, out / "compare.png")
     log.print(f"wrote {csv_path}" + (f" and {out / 'compare.png'}" if rows else " (no baselines registered)"),
               highlight=False)
+
+
+ORACLE_TAG = " [oracle: sees the future]"
+
+
+def _oracle_rows(rows: list[dict[str, Any]], wanted: set[str], episodes: int, seed: int, kwargs: dict[str, Any],
+                 log: Console) -> list[dict[str, Any]]:
+    """Rows of the tasks' oracles on the same seeds; adds ``gap_to_<oracle>_pct`` to the policies' rows.
+
+    An oracle row is marked in its name and by ``kind = "oracle (sees the future)"``: a bound or reference
+    computed with knowledge no network has, never a policy.
+    """
+    import gymnasium as gym
+    import numpy as np
+
+    out: list[dict[str, Any]] = []
+    for spec in TASKS:
+        if spec.name not in wanted:
+            continue
+        for name, entry in spec.oracles.items():
+            env = gym.make(spec.env_id, **kwargs)
+            oracle = load_entry(entry)(env)
+            t0 = time.perf_counter()
+            with log.status(f"{spec.name} / oracle {name}: {episodes} episode(s) ..."):
+                runs = [oracle.evaluate(seed + ep) for ep in range(episodes)]
+            env.close()
+            keys = list(dict.fromkeys(k for r in runs for k in r))
+            orow: dict[str, Any] = {"task": spec.name, "baseline": name + ORACLE_TAG,
+                                    "kind": "oracle (sees the future)"}
+            orow.update({k: float(np.mean([r.get(k, np.nan) for r in runs])) for k in keys})
+            log.print(f"{spec.name} / oracle {name}: {time.perf_counter() - t0:.1f} s", highlight=False)
+            for r in rows:
+                if r["task"] == spec.name:
+                    r.setdefault("kind", "policy")
+                    g = oracle.gap(r, orow)
+                    if g is not None:
+                        r[f"gap_to_{name}_pct"] = float(g)
+            out.append(orow)
+    return out
 
 
 def main() -> None:
