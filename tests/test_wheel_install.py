@@ -123,9 +123,9 @@ def test_compare_from_wheel_beside_user_packages(wheel_venv: Path, tmp_path: Pat
 def test_editable_install_ignores_user_packages(tmp_path: Path) -> None:
     """The development install (editable, exact) imports the same names and nothing from the cwd."""
     proj = _user_project(tmp_path)
-    res = _run([sys.executable, "-c", "import agents, mndt_envs.baselines.load_balancing as lb, "
-                                      "mndt_envs.agents.vec_env as v; print(agents.WHO, lb.__file__, v.__file__)"],
-               cwd=proj, env=_env(tmp_path))
+    code = ("import importlib.util as u, agents, mndt_envs.baselines.load_balancing as lb; "
+            "print(agents.WHO, lb.__file__, u.find_spec('mndt_envs.agents.vec_env').origin)")
+    res = _run([sys.executable, "-c", code], cwd=proj, env=_env(tmp_path))
     who, lb_file, vec_file = res.stdout.split()
     assert who == "user"
     assert Path(lb_file).resolve() == (ROOT / "baselines" / "load_balancing.py").resolve()
