@@ -97,7 +97,6 @@ def render_map(
     """
     fig = new_figure(size_px)
     ax = fig.add_subplot(111)
-    cells = twin.cells
     if regions:
         serving, best, ext = best_server_grid(twin, 80, active, ref_power_dbm)
         ax.imshow(np.where(serving >= 0, serving % 20, np.nan), origin="lower", extent=tuple(ext), cmap="tab20",
@@ -106,6 +105,21 @@ def render_map(
         for geom in getattr(poly, "geoms", [poly]):
             x, y = geom.exterior.xy
             ax.fill(x, y, color="0.55", alpha=0.8, lw=0.3)
+    _draw_users(fig, ax, twin, user_values, user_label, lines)
+    _draw_cells(fig, ax, twin, cell_values, cell_label, cell_cmap)
+    ax.set_xlim(0, twin.cfg.width_m)
+    ax.set_ylim(0, twin.cfg.height_m)
+    ax.set_aspect("equal")
+    ax.set_xlabel("x [m]")
+    ax.set_ylabel("y [m]")
+    ax.set_title(title or f"{twin.cfg.name}: {twin.cells.n} cells, {twin.n_users} users", fontsize=9)
+    return figure_to_rgb(fig, path)
+
+
+def _draw_users(fig: Any, ax: Any, twin: NetworkTwin, user_values: np.ndarray | None, user_label: str,
+                lines: np.ndarray | None) -> None:
+    """Users (coloured by ``user_values``) and a sample of association lines."""
+    cells = twin.cells
     pos = np.asarray(twin.positions)
     if lines is not None and len(pos):
         sample = np.flatnonzero(np.asarray(lines) >= 0)[:200]
@@ -118,6 +132,12 @@ def render_map(
             fig.colorbar(sc, ax=ax, fraction=0.04, label=user_label)
         else:
             ax.scatter(pos[:, 0], pos[:, 1], s=4, color="k", alpha=0.6, zorder=3)
+
+
+def _draw_cells(fig: Any, ax: Any, twin: NetworkTwin, cell_values: np.ndarray | None, cell_label: str,
+                cell_cmap: str) -> None:
+    """Cells as triangles (coloured by ``cell_values``) with their sector azimuths."""
+    cells = twin.cells
     if cell_values is not None:
         sc = ax.scatter(cells.x, cells.y, c=cell_values, s=60, marker="^", cmap=cell_cmap, edgecolors="k", zorder=4)
         fig.colorbar(sc, ax=ax, fraction=0.04, label=cell_label)
@@ -127,10 +147,3 @@ def render_map(
     if sect.any():
         az = np.radians(cells.azimuth_deg[sect])
         ax.quiver(cells.x[sect], cells.y[sect], np.sin(az), np.cos(az), scale=30, width=0.003, zorder=4)
-    ax.set_xlim(0, twin.cfg.width_m)
-    ax.set_ylim(0, twin.cfg.height_m)
-    ax.set_aspect("equal")
-    ax.set_xlabel("x [m]")
-    ax.set_ylabel("y [m]")
-    ax.set_title(title or f"{twin.cfg.name}: {cells.n} cells, {twin.n_users} users", fontsize=9)
-    return figure_to_rgb(fig, path)

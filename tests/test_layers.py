@@ -222,3 +222,14 @@ def test_scanner_catches_a_violation(tmp_path: Path) -> None:
             test_task_cores_import_no_upper_layer(fake)
     finally:
         del MODULES[fake]
+
+
+@pytest.mark.parametrize("mod", sorted(m for m in MODULES if _in(m, f"{PKG}.tasks") or _in(m, f"{PKG}.envs")
+                                       or _in(m, f"{PKG}.parallel")))
+def test_task_modules_are_small(mod: str) -> None:
+    """The task packages read top-down: no file over 400 lines, no function over 60 (issue 17)."""
+    src = MODULES[mod].read_text()
+    assert src.count("\n") <= 400, f"{mod}: {src.count(chr(10))} lines"
+    long = [(f.name, f.end_lineno - f.lineno + 1) for f in ast.walk(ast.parse(src))
+            if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef)) and (f.end_lineno or 0) - f.lineno + 1 > 60]
+    assert not long, f"{mod}: functions over 60 lines: {long}"
