@@ -194,3 +194,35 @@ def test_supersuit_maskable_ppo_enforces_cell_sleep_masks():
         obs, *_ = venv.step(act)
     with pytest.raises(ValueError, match="action_mask"):
         MaskedVecEnv(sb3_vec_env("load_balancing_v0", **SMALL["load_balancing_v0"]))
+
+
+@pytest.mark.parametrize("name", ["cell_sleep_v0", "mndt/ResourceAllocation-v0"])
+def test_mndt_train_sb3_and_compare_policy(name, tmp_path):
+    import csv
+    import json
+
+    from typer.testing import CliRunner
+
+    from mndt_envs.cli import app
+
+    out = tmp_path / "run"
+    small = {"task": {"episode_steps": 4}, "users": {"n_users": 30}}
+    cfg = {"task": {"episode_steps": 12}} if "cell" in name else small
+    runner = CliRunner()
+    res = runner.invoke(app, ["train", name, "--backend", "sb3", "--env-steps", "24", "--train-batch-size", "256",
+                              "--minibatch-size", "64", "--num-epochs", "1", "--config", json.dumps(cfg),
+                              "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    meta = json.loads((out / "train.json").read_text())
+    assert meta["algorithm"] == ("MaskablePPO" if "cell" in name else "PPO") and (out / "model.zip").exists()
+    rows = list(csv.DictReader((out / "curve.csv").open()))
+    assert rows and float(rows[-1]["env_steps"]) >= 24 and (out / "curve.png").exists()
+    assert any(r["cost"] not in ("", None) for r in rows)
+    task = "cell_sleep" if "cell" in name else "resource_allocation"
+    res = runner.invoke(app, ["compare", "--tasks", task, "--episodes", "1", "--config", json.dumps(cfg),
+                              "--policy", str(out), "--format", "csv", "--out", str(tmp_path / "cmp")])
+    assert res.exit_code == 0, res.output
+    table = list(csv.DictReader((tmp_path / "cmp" / "compare.csv").open()))
+    trained = [r for r in table if r["baseline"] == "trained:run"]
+    assert len(trained) == 1 and trained[0]["task"] == task
+    assert len(table) == 1 + len(mndt_envs.registration.task(task).baselines)
