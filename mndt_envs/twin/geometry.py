@@ -231,6 +231,15 @@ def _pbf_to_xml(p: Path) -> bytes:
         raise GeometryError(f"OSM file {str(p)!r}: not a readable PBF file ({exc})") from None
 
 
+def source_sha256(p: Path) -> str:
+    """sha256 of an OSM file as stored (the cache identity of a city; no decompression or conversion)."""
+    h = hashlib.sha256()
+    with p.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def _read_bytes(p: Path) -> bytes:
     raw = p.read_bytes()
     if not raw.strip():
@@ -453,8 +462,7 @@ def load_city(
         return _cached(lambda: _load_sionna_city(s), {"sionna": s, "version": _pkg_version("sionna-rt")}, s,
                        use_cache)
     path = resolve_osm_source(s)
-    raw = _read_bytes(path)
-    sha = hashlib.sha256(raw).hexdigest()
+    sha = source_sha256(path)  # of the file as stored: a PBF or a .bz2 is converted only on a cache miss
     cache = key = None
     if use_cache:
         from .cache import ArtifactCache, cache_key
@@ -467,7 +475,7 @@ def load_city(
             hit.source = s
             _warn_repairs(hit, s)
             return hit
-    city = _load_osm(raw, s, sha, float(default_height_m))
+    city = _load_osm(_read_bytes(path), s, sha, float(default_height_m))
     if cache is not None and key is not None:
         try:
             cache.put("city", key, city_to_files(city), meta={"source": s, "sha256": sha})

@@ -209,9 +209,9 @@ def _source_id(source: str) -> dict[str, str]:
         p = sionna_scene_path(source)
         return {"sionna_scene": source, "sionna_rt": importlib.metadata.version("sionna-rt"),
                 "xml_sha256": hashlib.sha256(p.read_bytes()).hexdigest()}
-    from ..geometry import _read_bytes, resolve_osm_source
+    from ..geometry import resolve_osm_source, source_sha256
 
-    return {"osm_sha256": hashlib.sha256(_read_bytes(resolve_osm_source(source))).hexdigest()}
+    return {"osm_file_sha256": source_sha256(resolve_osm_source(source))}
 
 
 def _map_key(cfg: ScenarioConfig, tx_xyz: np.ndarray, uma: np.ndarray, tx_indoor: np.ndarray,
