@@ -161,3 +161,17 @@ def test_human_render_without_pygame_shows_frames() -> None:
         MatplotlibViewer().show(np.zeros((4, 4)))
     with pytest.raises(ValueError, match="rgb_array"):
         HumanRender(gym.make("mndt/LoadBalancing-v0", scenario="toy"))
+
+
+def test_map_legend_names_every_drawn_layer() -> None:
+    from mndt_envs.legends import map_legend
+    from mndt_envs.render import new_figure
+
+    ax = new_figure(300).add_subplot(111)
+    leg = map_legend(ax, regions="best-server region", buildings=True, sectors=True, users="user",
+                     lines="user → serving cell", borders="boundary")
+    labels = [t.get_text() for t in leg.get_texts()]
+    assert labels == ["cell site (arrows: sector directions)", "user", "user → serving cell", "building",
+                      "best-server region", "boundary"]
+    leg = map_legend(ax, cells="antenna")
+    assert [t.get_text() for t in leg.get_texts()] == ["antenna"]
