@@ -364,7 +364,7 @@ class _Policy:
         else:
             from ray.rllib.core.rl_module.rl_module import RLModule
 
-            base = run / meta["checkpoint"] / "learner_group" / "learner" / "rl_module"
+            base = (run / meta["checkpoint"] / "learner_group" / "learner" / "rl_module").resolve()
             self.modules = {p.name: RLModule.from_checkpoint(str(p)) for p in base.iterdir() if p.is_dir()}
 
     def _rllib_act(self, module_id: str, obs: Any) -> np.ndarray:
