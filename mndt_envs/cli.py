@@ -206,8 +206,9 @@ def compare(
 ) -> None:
     """Evaluate every registered baseline on every env; print a table, write CSV and a plot.
 
-    The tables have one row per metric and one column per policy (readable at 80 columns);
-    ``compare.csv`` and ``compare.png`` (return, cost and the task's key metrics) go to ``--out``.
+    One table per env, one row per metric and one column per policy (readable at 80 columns).
+
+    compare.csv and compare.png (return, cost and the task's key metrics side by side) go to --out.
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
