@@ -32,6 +32,9 @@ class TaskSpec:
         test_kwargs: small, fast kwargs used by the registry-wide tests.
         vector_entry: ``"module:Class"`` of the batched ``gymnasium.vector.VectorEnv`` (Gymnasium's
             ``vector_entry_point``: ``gym.make_vec(id, num_envs, vectorization_mode="vector_entry_point")``).
+        oracles: oracle name → ``"module:Class"``: bounds and references that **see the future** (never
+            policies a network could run); each class is built as ``Class(env)`` and has
+            ``evaluate(seed) -> metrics`` and ``gap(row, oracle_row) -> %`` (``mndt compare --oracles``).
     """
 
     name: str
@@ -44,6 +47,7 @@ class TaskSpec:
     max_episode_steps: int | None = None
     test_kwargs: dict[str, Any] = field(default_factory=dict)
     vector_entry: str | None = None
+    oracles: dict[str, str] = field(default_factory=dict)
 
 
 # One entry per problem.
@@ -59,7 +63,9 @@ TASKS: list[TaskSpec] = [
             "equal_dividing": "mndt_envs.baselines.resource_allocation:EqualDividing",
             "ignore_demands": "mndt_envs.baselines.resource_allocation:IgnoreDemands",
             "nearest_random_fair": "mndt_envs.baselines.resource_allocation:NearestRandomFair",
+            "tuned_constant": "mndt_envs.baselines.tuned_resource_allocation:TunedConstantTheta",
         },
+        oracles={"upper_bound": "mndt_envs.baselines.oracle_resource_allocation:ResourceAllocationBound"},
         demo="mndt_envs.demos.resource_allocation:demo",
         test_kwargs={"scenario": "toy", "config": {"users": {"n_users": 30}}},
     ),
@@ -75,6 +81,7 @@ TASKS: list[TaskSpec] = [
             "min_cells": "mndt_envs.baselines.cell_sleep:MinimalCells",
             "load_threshold": "mndt_envs.baselines.cell_sleep:LoadThreshold",
         },
+        oracles={"offline_bound": "mndt_envs.baselines.oracle_cell_sleep:CellSleepOracle"},
         demo="mndt_envs.demos.cell_sleep:demo",
         test_kwargs={"scenario": "toy", "config": {"task": {"episode_steps": 12}}},
     ),
@@ -90,6 +97,7 @@ TASKS: list[TaskSpec] = [
             "bdba": "mndt_envs.baselines.load_balancing:BDBA",
             "bfdba": "mndt_envs.baselines.load_balancing:BFDBA",
         },
+        oracles={"centralised_reference": "mndt_envs.baselines.oracle_load_balancing:CentralisedReference"},
         demo="mndt_envs.demos.load_balancing:demo",
         test_kwargs={"scenario": "toy", "config": {"task": {"episode_steps": 6}}},
     ),

@@ -160,3 +160,18 @@ def test_compare_marks_oracle_rows_and_prints_gaps(tmp_path) -> None:
     policies = [r for r in rows if r["kind"] == "policy"]
     assert {r["baseline"] for r in policies} == {"static", "bdba", "bfdba"}
     assert all(r["gap_to_centralised_reference_pct"] != "" for r in policies)
+
+
+def test_tuned_constant_theta_family() -> None:
+    """x = 0 is equal dividing (the family's origin); the shipped constants act in [0, 1]; bad x is refused."""
+    from mndt_envs.baselines.resource_allocation import EqualDividing
+    from mndt_envs.baselines.tuned_resource_allocation import TunedConstantTheta
+
+    env = gym.make("mndt/ResourceAllocation-v0", scenario="toy", config={"users": {"n_users": 30}})
+    env.reset(seed=0)
+    a0, _ = TunedConstantTheta(env, np.zeros(4)).predict(None)
+    np.testing.assert_allclose(a0, EqualDividing(env).fractions(), rtol=1e-6)
+    a, _ = TunedConstantTheta(env).predict(None)
+    assert a.shape == (30,) and np.all((a >= 0) & (a <= 1))
+    with pytest.raises(ValueError, match="4 finite"):
+        TunedConstantTheta(env, [0.0, np.nan, 0.0, 0.0])
