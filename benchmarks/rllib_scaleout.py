@@ -1,6 +1,8 @@
 """RLlib scale-out on this machine: sampled env-steps/s with 1 vs 2 env runners (local Ray).
 
 Usage: ``python benchmarks/rllib_scaleout.py [--env cell_sleep_v0] [--steps 2000] [--repeats 3]``
+and, for the batched vector env (single-agent id, ``N`` envs stepped as one array program per
+runner): ``python benchmarks/rllib_scaleout.py --env mndt/CellSleep-v0 --batched --envs-per-runner 16``
 
 Builds the suite's PPO config (:func:`mndt_envs.integrations.rllib.ppo_config`) with ``K``
 remote env runners for each ``K`` in ``--runners`` (all in the same run, one local Ray
@@ -27,6 +29,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--runners", default="1,2", help="comma-separated env-runner counts")
     ap.add_argument("--envs-per-runner", type=int, default=1)
+    ap.add_argument("--batched", action="store_true", help="batched vector env per runner (single-agent ids)")
     args = ap.parse_args()
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = "1"
@@ -43,7 +46,8 @@ def main() -> None:
     rows = []
     for k in counts:
         cfg = ppo_config(args.env, {"scenario": args.scenario}, num_env_runners=k,
-                         num_envs_per_env_runner=args.envs_per_runner, train_batch_size=args.steps * k)
+                         num_envs_per_env_runner=args.envs_per_runner, train_batch_size=args.steps * k,
+                         batched=args.batched)
         algo = cfg.build_algo()
         group = algo.env_runner_group
 
@@ -61,7 +65,8 @@ def main() -> None:
     ray.shutdown()
     load1 = os.getloadavg()
     base = rows[0][3]
-    t = Table(title=f"RLlib sampling, {args.env} on '{args.scenario}', {args.envs_per_runner} env(s) per runner "
+    kind = "batched vector env" if args.batched else "env(s)"
+    t = Table(title=f"RLlib sampling, {args.env} on '{args.scenario}', {args.envs_per_runner} {kind} per runner "
                     f"(median of {args.repeats})")
     for c in ("env runners", "env steps / round", "round [s]", "env-steps/s", "vs first"):
         t.add_column(c, justify="right")

@@ -136,3 +136,18 @@ def test_single_agent_dict_action_trains_one_iteration(local_ray):
         assert "mndt/cost" in res["env_runners"]  # 20-step episodes ended: cost reached the metrics
     finally:
         algo.stop()
+
+
+@pytest.mark.slow
+def test_batched_vector_env_samples_through_rllib(local_ray):
+    cfg = rl.ppo_config("mndt/CellSleep-v0", {"scenario": "toy", "config": {"task": {"episode_steps": 12}}},
+                        num_envs_per_env_runner=4, batched=True, train_batch_size=96, minibatch_size=48, num_epochs=1)
+    algo = cfg.build_algo()
+    try:
+        er = algo.train()["env_runners"]
+        assert er["num_env_steps_sampled_lifetime"] >= 96 and er["num_episodes"] >= 4
+        assert er["mndt/illegal_actions"] == 0 and er["mndt/cost"] == pytest.approx(er["mndt/unserved_gbit"])
+    finally:
+        algo.stop()
+    with pytest.raises(ValueError, match="multi-agent"):
+        rl.ppo_config("cell_sleep_v0", batched=True)

@@ -119,8 +119,57 @@ class _FlattenFeatures(gym.ObservationWrapper):  # type: ignore[type-arg]
         return np.asarray(spaces.flatten(self._feat_space, obs), dtype=np.float32)
 
 
-def make_single_agent(env_id: str, env_config: dict[str, Any] | None = None) -> gym.Env:  # type: ignore[type-arg]
+class _VectorForRLlib(gym.vector.VectorWrapper):
+    """A batched vector env (``vector_entry_point``) in the single-agent RLlib form.
+
+    ``observation`` rows are flattened (``(N, n, f)`` → ``(N, n f)``, the mask kept beside them)
+    and each sub-env's episode cost is summed; the step that ends an episode gets
+    ``info["mndt_episode"]`` for that sub-env (next-step autoreset: the step after it is a reset).
+    """
+
+    def __init__(self, env: gym.vector.VectorEnv) -> None:  # type: ignore[type-arg]
+        super().__init__(env)
+        sp = env.single_observation_space
+        if not (isinstance(sp, spaces.Dict) and "observation" in sp.spaces):
+            raise TypeError(f"_VectorForRLlib: expected Dict(observation, ...) observations, got {sp}")
+        feat = sp["observation"]
+        assert isinstance(feat, spaces.Box)
+        flat = spaces.Box(feat.low.reshape(-1), feat.high.reshape(-1), dtype=feat.dtype)  # type: ignore[arg-type]
+        self.single_observation_space = spaces.Dict({**sp.spaces, "observation": flat})
+        self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, env.num_envs)
+        self._cost = np.zeros(env.num_envs)
+        self._ended = np.zeros(env.num_envs, dtype=bool)
+
+    def _obs(self, obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {**obs, "observation": obs["observation"].reshape(self.num_envs, -1)}
+
+    def reset(self, **kwargs: Any) -> Any:
+        obs, info = self.env.reset(**kwargs)
+        self._cost[:] = 0.0
+        self._ended[:] = False
+        return self._obs(obs), info
+
+    def step(self, actions: Any) -> Any:
+        obs, rew, term, trunc, info = self.env.step(actions)
+        self._cost = np.where(self._ended, 0.0, self._cost) + np.asarray(info.get("cost", 0.0), dtype=np.float64)
+        done = np.asarray(term, bool) | np.asarray(trunc, bool)
+        if done.any():
+            summary = np.empty(self.num_envs, dtype=object)
+            ep = info.get("episode_metrics", {})
+            for i in np.flatnonzero(done):
+                metrics = {k: v[i] for k, v in ep.items() if not k.startswith("_")}
+                summary[i] = {"cost": float(self._cost[i]), **_scalars(metrics)}
+            info = {**info, _EPISODE_KEY: summary, f"_{_EPISODE_KEY}": done}
+        self._ended = done
+        return self._obs(obs), rew, term, trunc, info
+
+
+def make_single_agent(env_id: str, env_config: dict[str, Any] | None = None) -> Any:
     """A Gymnasium env ready for RLlib: flat observations (mask kept), flat actions, episode summary.
+
+    With ``num_envs`` in ``env_config`` (RLlib adds it under
+    ``config.env_runners(gym_env_vectorize_mode="vector_entry_point")``) and an id that has a
+    batched vector env, returns that vector env of ``num_envs`` sub-envs instead (same spaces).
 
     Args:
         env_id: a registered id (``"mndt/CellSleep-v0"``).
@@ -129,6 +178,15 @@ def make_single_agent(env_id: str, env_config: dict[str, Any] | None = None) -> 
     import mndt_envs  # noqa: F401  (registers the ids in this process, e.g. on a Ray worker)
 
     kwargs, opts = _split(env_config)
+    num_envs = kwargs.pop("num_envs", None)
+    if num_envs is not None:
+        spec = gym.spec(env_id)
+        if spec.vector_entry_point is None:
+            raise ValueError(f"{env_id} has no batched vector env; use RLlib's default gym_env_vectorize_mode")
+        venv = gym.make_vec(env_id, num_envs=int(num_envs), vectorization_mode="vector_entry_point", **kwargs)
+        if needs_flat_action(venv.single_action_space):
+            raise ValueError(f"{env_id}: the batched env's Dict action is not flattened; use the default mode")
+        return _VectorForRLlib(venv)
     env: gym.Env = gym.make(env_id, **kwargs)  # type: ignore[type-arg]
     sp = env.observation_space
     flat_needed = isinstance(sp, spaces.Dict) or (isinstance(sp, spaces.Box) and len(sp.shape) > 1)
@@ -306,7 +364,7 @@ def _obs_space_of(name: str, env_config: dict[str, Any] | None) -> tuple[dict[st
 def ppo_config(name: str, env_config: dict[str, Any] | None = None, *, num_env_runners: int = 0,
                num_envs_per_env_runner: int = 1, train_batch_size: int = 4000, minibatch_size: int = 256,
                num_epochs: int = 5, lr: float = 3e-4, gamma: float = 0.95, hidden: tuple[int, ...] = (64, 64),
-               rollout_fragment_length: int | str = "auto", seed: int | None = 0) -> Any:
+               rollout_fragment_length: int | str = "auto", seed: int | None = 0, batched: bool = False) -> Any:
     """A PPO config for one suite env, ready to ``build_algo()`` (registers the envs first).
 
     Args:
@@ -324,6 +382,8 @@ def ppo_config(name: str, env_config: dict[str, Any] | None = None, *, num_env_r
         hidden: MLP hidden sizes (policy and value nets).
         rollout_fragment_length: steps per runner per sample call (``"auto"``: batch / runners).
         seed: the algorithm's seed (``None``: unseeded).
+        batched: single-agent ids only: each env runner steps its ``num_envs_per_env_runner`` envs as
+            one batched vector env (``vector_entry_point``, one array program) instead of a loop.
     """
     from ray.rllib.algorithms.ppo import PPOConfig
     from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
@@ -354,6 +414,10 @@ def ppo_config(name: str, env_config: dict[str, Any] | None = None, *, num_env_r
         .callbacks(MndtMetricsCallback)
         .debugging(seed=seed)
     )
+    if batched:
+        if multi:
+            raise ValueError(f"batched=True: {name} is a multi-agent env; batched vector envs are single-agent ids")
+        config = config.env_runners(gym_env_vectorize_mode="vector_entry_point")
     if multi:
         kinds = sorted(obs_spaces)
         config = config.multi_agent(policies=set(kinds), policy_mapping_fn=_policy_mapping)
