@@ -1,17 +1,26 @@
-"""Traffic twin: loaders, FFT periodic part, LSTM forecaster, generator, demand model."""
+"""Traffic twin: loaders, FFT periodic part, forecasters, generator, realism checks, demand model, CLI."""
 
 from __future__ import annotations
 
+import json
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from mndt_envs.twin.traffic.fft import FFTPeriodic
+from mndt_envs.twin.traffic.forecast import ResidualForecaster, context_windows, train_residual_forecaster
 from mndt_envs.twin.traffic.loaders import (
     TrafficDataError,
     contiguous_segments,
+    grid_neighbour_pairs,
+    kaist_cell_counts,
     load_c2tm,
+    load_kaist,
+    load_milan_grid,
     load_milan_raw,
     require_length,
 )
@@ -203,35 +212,271 @@ def test_paper_architecture() -> None:
     assert m.net.lstm.num_layers == 3 and m.net.lstm.hidden_size == 200 and m.net.head.out_features == 20
 
 
+# ------------------------------------------------------------------------------------------ Milan grid, KAIST
+def test_milan_grid_loader(tmp_path: Path) -> None:
+    rows = "\n".join(",".join(str(float(r * 4 + c)) for c in range(4)) for r in range(300))
+    df = load_milan_grid(write(tmp_path, "g.csv", rows + "\n"), grid_shape=(2, 2))
+    assert df.shape == (300, 4) and df.attrs["grid_shape"] == (2, 2)
+    assert str(df.index.tz) == "Europe/Rome" and df.index[0].weekday() == 4 and df.index[0].hour == 0  # Fri 1 Nov 2013
+    assert (df.index[1] - df.index[0]).total_seconds() == 600
+    assert df.iloc[2, 3] == 11.0
+    assert grid_neighbour_pairs((2, 2)) == [(0, 1), (0, 2), (1, 3), (2, 3)]
+    assert len(grid_neighbour_pairs((5, 5))) == 40
+
+
+@pytest.mark.parametrize(("text", "match"), [
+    ("1,2,3,4\n1,2,3\n", "3 columns, the first row has 4"),
+    ("1,2,x,4\n", "'x' is not a number"),
+    ("1,2,nan,4\n", "NaN/inf"),
+    ("1,2,-3,4\n", "negative"),
+    ("1,2,3\n", "expected rows × cols"),
+    ("\n", "no data rows"),
+])
+def test_milan_grid_errors(tmp_path: Path, text: str, match: str) -> None:
+    p = write(tmp_path, "bad.csv", text)
+    with pytest.raises(TrafficDataError, match=match) as ei:
+        load_milan_grid(p, grid_shape=(2, 2))
+    assert str(p) in str(ei.value)
+
+
+def test_kaist_grid_is_placed_on_training_samples_only(tmp_path: Path) -> None:
+    # 6 users near the origin for 40 samples, then all move 20 km away: the grid must stay at the origin
+    for u in range(6):
+        t = np.arange(80) * 30.0
+        xy = np.where(t[:, None] < 1200, np.array([[100.0 * u, 50.0]]), np.array([[20_000.0 + 10 * u, 20_000.0]]))
+        np.savetxt(tmp_path / f"KAIST_30sec_{u + 1:03d}.txt", np.c_[t, xy])
+    pos = load_kaist(tmp_path)
+    assert pos.shape == (6, 80, 2)
+    counts, info = kaist_cell_counts(pos, fit_samples=40)
+    assert info["origin_m"][0] < 1000 and counts.shape == (9, 80)
+    np.testing.assert_array_equal(counts.sum(axis=0), 6)  # every present user belongs to one cell
+    assert counts[:, :40].max() >= 3  # users clustered at the start
+    with pytest.raises(FileNotFoundError, match="no KAIST"):
+        load_kaist(tmp_path / "none")
+
+
+def test_real_milan_grid(shared_data: Path) -> None:
+    df = load_milan_grid(shared_data / "milan" / "milan_grid_25sq_10min.csv")
+    assert df.shape == (4320, 25) and (df.to_numpy() > 0).all()
+    hourly = df.mean(axis=1).to_numpy()[:144 * 28].reshape(28, 24, 6).mean(axis=(0, 2))
+    assert 2 <= int(np.argmin(hourly)) <= 6  # night minimum around 4 am local time: the start time is right
+
+
+# ------------------------------------------------------------------------------------------ residual forecaster
+def _seasonal(n: int, season: int, seed: int, level: float = 10.0) -> np.ndarray:
+    t = np.arange(n)
+    rng = np.random.default_rng(seed)
+    ar = np.zeros(n)
+    for i in range(1, n):
+        ar[i] = 0.9 * ar[i - 1] + rng.normal(0, 0.6)
+    return level * (2.0 + np.sin(2 * np.pi * t / season) + 0.3 * np.sin(4 * np.pi * t / season) + 0.3 * ar)
+
+
+def test_residual_forecaster_base_and_scale_invariance() -> None:
+    m = ResidualForecaster(8, 4, season=6, hidden=(8,))
+    h = np.arange(1.0, 21.0)[None, :]
+    np.testing.assert_array_equal(m.base(h[:, -m.context:]), [[15, 16, 17, 18]])  # x[t + h − 6]
+    m.alpha = 0.0
+    np.testing.assert_array_equal(m.predict(h), [[15, 16, 17, 18]])  # alpha 0 = the seasonal-naive base
+    p = ResidualForecaster(8, 4, season=0, hidden=())
+    p.alpha = 0.0
+    np.testing.assert_array_equal(p.predict(h[0]), [20, 20, 20, 20])  # persistence
+    m.alpha = 1.0
+    torch.manual_seed(0)
+    for prm in m.net.parameters():
+        torch.nn.init.normal_(prm, 0.0, 0.3)
+    # per-window scaling: a series 50x above anything seen is forecast 50x larger (no clipping at a range)
+    np.testing.assert_allclose(m.predict(50.0 * h), 50.0 * m.predict(h), rtol=1e-4)
+    assert m.context == 8 and m.n_features == 8
+    w = ResidualForecaster(8, 4, season=6, extra_lag=12, extra_before=2)
+    assert w.context == 14 and w.n_features == 8 + 6
+
+
+@pytest.mark.parametrize(("kw", "match"), [
+    ({"p": 0, "horizon": 4}, "p = 0"),
+    ({"p": 8, "horizon": 4, "season": 2}, "season = 2"),
+    ({"p": 8, "horizon": 4, "encoder": "gru"}, "encoder"),
+    ({"p": 8, "horizon": 4, "scale_floor": 0.0}, "scale_floor"),
+])
+def test_residual_forecaster_bad_config(kw: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        ResidualForecaster(**kw)
+
+
+def test_residual_forecaster_learns_and_beats_trivial(tmp_path: Path) -> None:
+    torch.set_num_threads(1)
+    train = [_seasonal(700, 24, s) for s in range(3)]
+    m = train_residual_forecaster(train, 48, 6, season=24, hidden=(16,), epochs=30, seed=0, max_seconds=20)
+    test = _seasonal(400, 24, 9, level=40.0)  # 4x the training level
+    h, y, _ = context_windows(test, m.context, 6, 100)
+    pred = m.predict(h)
+    assert m.alpha > 0
+    assert accuracy(pred, y) > accuracy(seasonal_naive_forecast(h, 6, 24), y) + 0.01
+    assert accuracy(pred, y) > accuracy(persistence_forecast(h, 6), y) + 0.01
+    m.save(tmp_path / "f.pt")
+    again = ResidualForecaster.load(tmp_path / "f.pt")
+    np.testing.assert_allclose(again.predict(h), pred, rtol=1e-6)
+    assert again.rollout(h[0], 15).shape == (15,)
+    with pytest.raises(ValueError, match="needs at least context = 48"):
+        m.predict(np.ones((2, 10)))
+    with pytest.raises(ValueError, match="loss"):
+        train_residual_forecaster(train, 24, 6, loss="huber")
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"nope")
+    with pytest.raises(ValueError, match="bad.pt"):
+        ResidualForecaster.load(bad)
+
+
+def test_milan_forecasters_small(shared_data: Path) -> None:
+    """Small version of the Milan comparison: 6 squares, the last week, one seed, a few seconds of training."""
+    from mndt_envs.twin.traffic.experiments import milan_matrix, run_traffic_forecasters
+
+    torch.set_num_threads(1)
+    x = milan_matrix(shared_data)[[6, 12, 18, 24]]
+    res = run_traffic_forecasters(None, x=x, fold_days=(23,), seeds=(0,), max_seconds=3.0, splits=False)
+    s = res["folds"]["days 23-30"]
+    ship = s["shipped (residual MLP, L1)"]["accuracy"]
+    assert ship > s["seasonal-naive 1 day"]["accuracy"] + 0.02
+    assert ship > s["seasonal-naive 1 week"]["accuracy"] + 0.02
+    assert ship > s["persistence"]["accuracy"]
+
+
+def test_user_counts_small(shared_data: Path) -> None:
+    from mndt_envs.twin.traffic.experiments import run_user_forecasters
+
+    torch.set_num_threads(1)
+    res = run_user_forecasters(shared_data, origins=(450,), seeds=(0,), max_seconds=1.5)
+    for split in (*res["folds"].values(), *res["splits"].values()):
+        assert split["shipped (residual MLP, L1)"]["accuracy"] >= split["persistence"]["accuracy"] - 1e-9
+
+
+def test_ar_predictor_recovers_ar_process() -> None:
+    from mndt_envs.twin.traffic.experiments import ar_direct_fit
+
+    rng = np.random.default_rng(0)
+    x = np.zeros(5000)
+    for i in range(2, x.size):
+        x[i] = 1.5 * x[i - 1] - 0.7 * x[i - 2] + rng.normal()
+    w = ar_direct_fit(x, 4, 1)
+    np.testing.assert_allclose(w[:4, 0], [0, 0, -0.7, 1.5], atol=0.05)
+
+
 # ------------------------------------------------------------------------------------------ generator
-def test_bundled_weights_load_small_and_generate_seeded() -> None:
+def _synthetic_city(n_sq: int = 6, days: int = 16, seed: int = 0) -> np.ndarray:
+    t = np.arange(days * 144)
+    rng = np.random.default_rng(seed)
+    day = np.exp(0.6 * np.sin(2 * np.pi * (t - 60) / 144))
+    weekend = np.where(((t // 144 + 4) % 7) >= 5, 0.7, 1.0)  # starts on a Friday like Milan
+    common = np.zeros(t.size)
+    for i in range(1, t.size):
+        common[i] = 0.95 * common[i - 1] + rng.normal(0, 0.05)
+    out = []
+    for _ in range(n_sq):
+        own = np.zeros(t.size)
+        for i in range(1, t.size):
+            own[i] = 0.9 * own[i - 1] + rng.normal(0, 0.08)
+        out.append(rng.lognormal(4, 0.4) * day * weekend * np.exp(common + own))
+    return np.array(out)
+
+
+def test_fit_generator_small_reproduces_statistics(tmp_path: Path) -> None:
+    from mndt_envs.twin.traffic.generator import LSTMTrafficGenerator
+    from mndt_envs.twin.traffic.realism import series_stats
+    from mndt_envs.twin.traffic.training import fit_generator
+
+    torch.set_num_threads(1)
+    x = _synthetic_city()
+    gen = fit_generator(x[:, : 14 * 144], k=12, hidden=8, layers=1, max_seconds=6.0, max_epochs=30)
+    assert 0.0 < gen.rho < 0.95 and gen.n_templates == 6
+    gen.save(tmp_path / "g.pt")
+    again = LSTMTrafficGenerator.load(tmp_path / "g.pt")
+    a = again.generate_native(30, 7 * 144, np.random.default_rng(1), 0)
+    b = gen.generate_native(30, 7 * 144, np.random.default_rng(1), 0)
+    np.testing.assert_allclose(a, b, rtol=1e-4)
+    real = series_stats(x[:, 7 * 144:14 * 144], (4 * 144 + 7 * 144) % 1008)
+    g = series_stats(a, 0)
+    assert np.corrcoef(np.median(real["profile"], 0), np.median(g["profile"], 0))[0, 1] > 0.9
+    assert abs(np.median(g["weekday_weekend"]) - np.median(real["weekday_weekend"])) < 0.15
+    assert np.median(g["acf 10 min"]) > 0.7
+    with pytest.raises(ValueError, match="fit_generator"):
+        fit_generator(x[:, :100])
+
+
+def test_bundled_generator_seeded_calendar_and_units() -> None:
     from mndt_envs.twin.traffic.generator import (
         TRAFFIC_WEIGHTS,
         USER_COUNT_WEIGHTS,
         LSTMTrafficGenerator,
         demand_series,
-        load_user_count_forecaster,
     )
 
     assert TRAFFIC_WEIGHTS.is_file() and USER_COUNT_WEIGHTS.is_file()
     total = sum(p.stat().st_size for p in TRAFFIC_WEIGHTS.parent.glob("*.pt"))
     assert total <= 2 * 1024 * 1024
     gen = LSTMTrafficGenerator.load()
-    assert gen.n_templates > 10
+    assert gen.n_templates == 20
     a = demand_series(5, 100, 1800.0, np.random.default_rng(7))
     b = demand_series(5, 100, 1800.0, np.random.default_rng(7))
     c = demand_series(5, 100, 1800.0, np.random.default_rng(8))
     np.testing.assert_array_equal(a, b)
     assert a.shape == (5, 100) and (a >= 0).all() and np.isfinite(a).all()
     assert not np.array_equal(a, c)
-    assert 1e6 < a.mean() < 1e9  # bit/s around the default 100 Mbit/s peak
-    # a daily pattern: hourly series correlate with themselves one day later
-    h = gen.generate(20, 24 * 6, 3600.0, np.random.default_rng(0), start_hour=0.0)
-    ac = np.mean([np.corrcoef(s[:-24], s[24:])[0, 1] for s in h])
-    assert ac > 0.3
+    assert 5e6 < a.mean() < 5e8  # bit/s around the default 100 Mbit/s busy hour
+    # step means are exact: 6 ten-minute steps average to one hour
+    rng_a, rng_b = np.random.default_rng(3), np.random.default_rng(3)
+    fine = gen.generate(4, 48 * 6, 600.0, rng_a, start_hour=0.0, start_weekday=0)
+    coarse = gen.generate(4, 48, 3600.0, rng_b, start_hour=0.0, start_weekday=0)
+    np.testing.assert_allclose(fine.reshape(4, 48, 6).mean(-1), coarse, rtol=1e-9)
+    # night is quieter than the evening, on the shared calendar
+    h = gen.generate(40, 24 * 7, 3600.0, np.random.default_rng(0), start_hour=0.0, start_weekday=0)
+    prof = h.reshape(40, 7, 24).mean(axis=(0, 1))
+    assert prof[3:6].mean() < 0.6 * prof[18:22].mean()
+    with pytest.raises(ValueError, match="start_weekday"):
+        gen.generate(2, 3, 600.0, np.random.default_rng(0), start_weekday=7)
+
+
+def test_bundled_generator_realism_on_held_back_week(shared_data: Path) -> None:
+    """Every scalar statistic of 40 generated cells lies within the held-back real squares' spread."""
+    from mndt_envs.twin.traffic.experiments import milan_matrix
+    from mndt_envs.twin.traffic.generator import LSTMTrafficGenerator
+    from mndt_envs.twin.traffic.realism import validation_data
+    from mndt_envs.twin.traffic.training import MILAN_START_SLOT_OF_WEEK, TRAIN_DAYS
+
+    v = validation_data(milan_matrix(shared_data), LSTMTrafficGenerator.load(), np.random.default_rng(0),
+                        test_start=TRAIN_DAYS * 144, n_gen=40, start_slot_of_week_0=MILAN_START_SLOT_OF_WEEK)
+    bad = [r.name for r in v["rows"] if not r.ok]
+    assert not bad, bad
+
+
+def test_weights_provenance_json() -> None:
+    from mndt_envs.twin.traffic.generator import TRAFFIC_WEIGHTS, USER_COUNT_WEIGHTS
+    from mndt_envs.twin.traffic.training import TRAFFIC_FORECASTER_WEIGHTS
+
+    for w, src in ((TRAFFIC_WEIGHTS, "Milan"), (TRAFFIC_FORECASTER_WEIGHTS, "Milan"), (USER_COUNT_WEIGHTS, "KAIST")):
+        info = json.loads(w.with_suffix(".json").read_text())
+        assert src in info["data"] and info["commit"] and info["training_slice"] and info["command"]
+    assert "ODbL" in (TRAFFIC_WEIGHTS.parent / "MILAN_ATTRIBUTION.txt").read_text()
+
+
+def test_bundled_forecasters() -> None:
+    from mndt_envs.twin.traffic.forecast import load_traffic_forecaster
+    from mndt_envs.twin.traffic.generator import load_user_count_forecaster
+
     uc = load_user_count_forecaster()
-    assert uc.p == 50 and uc.horizon == 10
-    assert uc.predict(np.full(50, 3.0)).shape == (10,)
+    assert uc.p == 50 and uc.horizon == 10 and uc.season == 0
+    h = np.r_[np.full(25, 3.0), np.full(25, 4.0)]
+    assert uc.predict(h).shape == (10,)
+    np.testing.assert_allclose(uc.predict(10 * h), 10 * uc.predict(h), rtol=0.05)  # floor 1 user: ~invariant
+    tf = load_traffic_forecaster()
+    assert tf.context == 1044 and tf.horizon == 12
+    assert tf.rollout(np.full(1044, 100.0), 30).shape == (30,)
+
+
+def test_runtime_generator_does_not_import_experiments() -> None:
+    code = ("import sys, mndt_envs.twin.traffic.generator as g; "
+            "print(any(m.endswith(('traffic.experiments', 'traffic.training')) for m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
 
 
 def test_lstm_demand_model_sums_to_totals() -> None:
@@ -248,3 +493,23 @@ def test_lstm_demand_model_sums_to_totals() -> None:
     np.testing.assert_allclose(parts.sum(0), d._total, rtol=1e-9)
     assert d._total.max() <= cfg.traffic.max_demand_rb_s * cfg.radio.rb_bandwidth_hz
     assert d.demand(25.0, 1.0).sum() == 0.0
+
+
+# ------------------------------------------------------------------------------------------ CLI
+def test_cli_validate_and_train_users(shared_data: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from mndt_envs.cli_lstm import lstm_app
+
+    r = CliRunner().invoke(lstm_app, ["validate", "--data-dir", str(shared_data), "--png", str(tmp_path / "v.png"),
+                                      "--n-gen", "20"])
+    assert r.exit_code == 0, r.output
+    assert "within the real spread" in r.output and (tmp_path / "v.png").stat().st_size > 10_000
+    r = CliRunner().invoke(lstm_app, ["train-users", "--data-dir", str(shared_data), "--out-dir", str(tmp_path),
+                                      "--max-seconds", "2"])
+    assert r.exit_code == 0, r.output
+    info = json.loads((tmp_path / "user_count_lstm.json").read_text())
+    assert "KAIST" in info["data"] and "0-449" in info["training_slice"]
+    r = CliRunner().invoke(lstm_app, ["validate", "--data-dir", str(tmp_path / "nope")])
+    text = re.sub(r"[\s│╭╮╰╯─]+", " ", r.output)  # rich wraps the error in a box
+    assert r.exit_code != 0 and "data folder not found" in text

@@ -1,41 +1,48 @@
-"""The traffic twin: FFT periodic part + LSTM residual generator (paper 000 §2.3), and the twin's demand model.
+"""The traffic twin's generator: weekly FFT templates + an LSTM residual process, trained on Milan (paper 000 §2.3).
 
-:class:`LSTMTrafficGenerator` holds a bank of periodic *templates* (the strongest FFT components of
-real cluster traffic, each min–max normalised so that the cluster's busiest training hour ≈ 1) and
-an LSTM trained on the residuals. A generated series is ``max(0, X^p + X^r) · scale``: the
-periodic part of a randomly drawn template at a random (or given) hour of day, plus a residual
-rolled out by the LSTM with Gaussian innovations (std = the LSTM's one-block training error), times
-a log-normal per-series scale (cells differ in load). Series are seeded (``rng``) and of any length;
-the native resolution is the template's (1 h for the bundled C2TM weights) and other step lengths
-are obtained by linear interpolation in time.
+A generated cell series is ``x(t) = scale · exp(X^p(t) + X^r(t)) / peak_norm``:
 
-Units: :meth:`LSTMTrafficGenerator.generate` returns *normalised load* (dimensionless; 1 ≈ the
-busiest hour of a typical cluster). :func:`demand_series` multiplies by ``peak_bps`` and returns
-the mean offered traffic of each step in bit/s. :class:`LSTMDemand` (the twin's
+* ``X^p`` is the **periodic part** of one training square's log-load ``log(x / mean)``: the ``K``
+  strongest FFT components (paper: 50) of its average week, so it repeats weekly (daily profile and
+  the weekday/weekend difference) and extrapolates to any time;
+* ``X^r`` is the **residual**, drawn by a stateful LSTM run one 10-min step at a time: from the
+  previous residual and the time of day it outputs the mean and the standard deviation of the next
+  residual (a Gaussian autoregressive LSTM, trained by maximum likelihood on the training squares'
+  residuals), and the draw is fed back. The innovations of the cells of one call share a common
+  part (share ``rho``, fitted on neighbouring training squares), which gives neighbouring cells
+  their cross-correlation;
+* ``scale`` is log-normal across cells (σ fitted on the training squares' mean loads);
+* ``peak_norm`` makes normalised load 1 ≈ the busy hour of a typical cell.
+
+All series of one call share the calendar (one city clock): the same start weekday and hour.
+The native step is 10 min; :meth:`LSTMTrafficGenerator.generate` returns the mean load of steps of
+any length (exact integral of the piecewise-constant native series).
+
+Units: :meth:`LSTMTrafficGenerator.generate` returns normalised load (dimensionless);
+:func:`demand_series` multiplies by ``peak_bps`` (bit/s); :class:`LSTMDemand` (the twin's
 :class:`~mndt_envs.twin.protocols.DemandModel` for ``traffic.model = "lstm"``) returns bits.
 
-Bundled weights (``mndt_envs/data/weights/traffic_generator.pt``, retrained by ``mndt lstm
-train-traffic``): hidden size 64 instead of the paper's 200 (3 layers, P = 48 h → L = 12 h), so the
-file stays small (≈ 0.35 MB); the reproduction experiments use hidden 200.
+Bundled weights (``mndt_envs/data/weights/traffic_generator.pt`` + ``.json`` provenance): trained
+by ``mndt lstm train-traffic`` on the first 23 days of 20 of the 25 Milan squares (Telecom Italia,
+ODbL 1.0; the last week and the last row of squares are held back for ``mndt lstm validate``).
+The weights hold model parameters and FFT templates (50 sinusoids per training square), no data rows.
+The generator is numpy-only at run time (torch is only needed to read the weights file).
 """
 
 from __future__ import annotations
 
 import math
-import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mndt_envs.twin.traffic.fft import FFTPeriodic
-from mndt_envs.twin.traffic.lstm import LSTMForecaster, MinMaxScaler, make_windows, train_forecaster
-
 __all__ = [
     "WEIGHTS_DIR",
     "TRAFFIC_WEIGHTS",
     "USER_COUNT_WEIGHTS",
+    "NATIVE_STEP_S",
     "LSTMTrafficGenerator",
     "LSTMDemand",
     "demand_series",
@@ -48,115 +55,200 @@ __all__ = [
 WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "data" / "weights"
 TRAFFIC_WEIGHTS = WEIGHTS_DIR / "traffic_generator.pt"
 USER_COUNT_WEIGHTS = WEIGHTS_DIR / "user_count_lstm.pt"
+NATIVE_STEP_S = 600.0  # [s] 10-min slots of the Milan data
+SLOTS_PER_DAY = 144
+SLOTS_PER_WEEK = 7 * SLOTS_PER_DAY
 _CACHE: dict[str, Any] = {}
+_FORMAT = "mndt-traffic-generator-v2"
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * z))
 
 
 @dataclass
 class LSTMTrafficGenerator:
-    """Seeded traffic series from FFT templates + an LSTM residual model.
+    """Seeded synthetic cell traffic from weekly FFT templates and a Gaussian autoregressive LSTM.
 
     Attributes:
-        model: LSTM forecaster of the normalised residual (``P → L`` native steps).
-        freqs: (T, K) template frequencies [cycles per native step].
-        amps: (T, K) template amplitudes (normalised load).
+        lstm: per layer ``(W_ih (4H, in), W_hh (4H, H), b (4H,))`` in torch's gate order (i, f, g, o).
+        head: ``(W (2, H), b (2,))``: mean and log-std of the next standardised residual.
+        freqs: (T, K) template frequencies [cycles per 10-min slot] (weekly harmonics).
+        amps: (T, K) template amplitudes (log-load).
         phases: (T, K) template phases [rad] at template index 0.
-        t0_hour: (T,) hour of day of template index 0.
-        innov_std: std of the Gaussian innovation added to each generated residual block.
-        native_step_s: native step of the templates and the LSTM [s] (3600 for C2TM).
-        scale_sigma: σ of the log-normal per-series scale (mean 1).
+        t0_slot_of_week: (T,) slot of the week (0 = Monday 00:00) of template index 0.
+        res_std: standard deviation of the training residuals (the LSTM works on ``r / res_std``).
+        rho: share of the innovation variance common to all series of one call.
+        scale_sigma: σ of the log-normal per-series scale.
+        peak_norm: busy-hour load of a typical cell relative to its mean (normalised load 1 = that busy hour).
+        burn_in: residual steps run before the first output step.
+        meta: provenance (data, squares, days, commit).
     """
 
-    model: LSTMForecaster
+    lstm: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
+    head: tuple[np.ndarray, np.ndarray]
     freqs: np.ndarray
     amps: np.ndarray
     phases: np.ndarray
-    t0_hour: np.ndarray
-    innov_std: float
-    native_step_s: float = 3600.0
-    scale_sigma: float = 0.4
+    t0_slot_of_week: np.ndarray
+    res_std: float
+    rho: float
+    scale_sigma: float
+    peak_norm: float
+    burn_in: int = SLOTS_PER_DAY
+    native_step_s: float = NATIVE_STEP_S
+    meta: dict[str, Any] = field(default_factory=dict)
 
     @property
     def n_templates(self) -> int:
-        """Number of periodic templates."""
+        """Number of periodic templates (training squares)."""
         return int(self.freqs.shape[0])
 
+    @property
+    def hidden(self) -> int:
+        """LSTM hidden size."""
+        return int(self.lstm[0][1].shape[1])
+
     def periodic(self, template: np.ndarray, idx: np.ndarray) -> np.ndarray:
-        """Periodic part of ``template[i]`` at native indices ``idx[i, :]`` → same shape as ``idx``."""
+        """Log-load periodic part of ``template[i]`` at template indices ``idx[i, :]`` → shape of ``idx``."""
         f = self.freqs[template][:, None, :]
         a = self.amps[template][:, None, :]
         ph = self.phases[template][:, None, :]
         return (a * np.cos(2.0 * np.pi * f * idx[..., None] + ph)).sum(-1)
 
+    def residuals(self, n_series: int, n_steps: int, start_slot: int, rng: np.random.Generator) -> np.ndarray:
+        """(n_series, n_steps) log-load residuals from the LSTM, the first at slot-of-week ``start_slot``."""
+        h_size = self.hidden
+        n_layers = len(self.lstm)
+        h = np.zeros((n_layers, n_series, h_size))
+        c = np.zeros((n_layers, n_series, h_size))
+        r = np.zeros(n_series)
+        out = np.empty((n_series, n_steps))
+        total = self.burn_in + n_steps
+        common = rng.standard_normal(total)
+        own = rng.standard_normal((total, n_series))
+        eps = math.sqrt(self.rho) * common[:, None] + math.sqrt(1.0 - self.rho) * own
+        w_out, b_out = self.head
+        for k in range(total):
+            slot = start_slot - self.burn_in + k  # the slot being drawn
+            ang = 2.0 * np.pi * (slot % SLOTS_PER_DAY) / SLOTS_PER_DAY
+            inp = np.empty((n_series, 3))
+            inp[:, 0] = r
+            inp[:, 1] = math.sin(ang)
+            inp[:, 2] = math.cos(ang)
+            for layer, (w_ih, w_hh, b) in enumerate(self.lstm):
+                g = inp @ w_ih.T + h[layer] @ w_hh.T + b
+                i_g, f_g, g_g, o_g = np.split(g, 4, axis=1)
+                c[layer] = _sigmoid(f_g) * c[layer] + _sigmoid(i_g) * np.tanh(g_g)
+                h[layer] = _sigmoid(o_g) * np.tanh(c[layer])
+                inp = h[layer]
+            mo = inp @ w_out.T + b_out
+            r = mo[:, 0] + np.exp(np.clip(mo[:, 1], -6.0, 2.0)) * eps[k]
+            if k >= self.burn_in:
+                out[:, k - self.burn_in] = r
+        return out * self.res_std
+
     def generate_native(self, n_series: int, n_steps: int, rng: np.random.Generator,
-                        start_hour: float | None = None) -> np.ndarray:
-        """(n_series, n_steps) normalised load at the native step (1 h)."""
+                        start_slot_of_week: int | None = None) -> np.ndarray:
+        """(n_series, n_steps) normalised load at the native 10-min step, slot 0 at ``start_slot_of_week``."""
         if n_series < 0 or n_steps < 0:
             raise ValueError(f"generate: n_series = {n_series}, n_steps = {n_steps} must be >= 0")
         if n_series == 0 or n_steps == 0:
             return np.zeros((n_series, n_steps))
-        p = self.model.p
+        start = int(rng.integers(0, SLOTS_PER_WEEK)) if start_slot_of_week is None else int(start_slot_of_week)
         tpl = rng.integers(0, self.n_templates, size=n_series)
-        hours_per_step = self.native_step_s / 3600.0
-        if start_hour is None:
-            h0 = rng.uniform(0.0, 24.0, size=n_series)
-        else:
-            h0 = np.full(n_series, float(start_hour) % 24.0)
-        # template index whose hour of day is h0, at least P steps in (so the history is "past")
-        day = 24.0 / hours_per_step
-        base = ((h0 - self.t0_hour[tpl]) / hours_per_step) % day
-        start = base + day * math.ceil(p / day)
-        idx = start[:, None] + np.arange(-p, n_steps)[None, :]
-        per = self.periodic(tpl, idx)
-        # residual: warm-up history of innovations, then LSTM rollout with innovations
-        hist = rng.normal(0.0, self.innov_std, size=(n_series, p))
-        res = self.model.rollout(hist, n_steps, noise_std=self.innov_std, rng=rng)
-        scale = rng.lognormal(-0.5 * self.scale_sigma**2, self.scale_sigma, size=(n_series, 1))
-        return np.maximum(per[:, p:] + res, 0.0) * scale
+        base = (start - self.t0_slot_of_week[tpl]) % SLOTS_PER_WEEK
+        idx = base[:, None] + np.arange(n_steps)[None, :]
+        per = self.periodic(tpl, idx.astype(np.float64))
+        res = self.residuals(n_series, n_steps, start, rng)
+        scale = rng.lognormal(0.0, self.scale_sigma, size=(n_series, 1))
+        return np.exp(per + res) * scale / self.peak_norm
 
     def generate(self, n_series: int, n_steps: int, step_s: float, rng: np.random.Generator,
-                 start_hour: float | None = None) -> np.ndarray:
-        """Normalised load of ``n_series`` independent series, ``n_steps`` steps of ``step_s`` seconds.
+                 start_hour: float | None = None, start_weekday: int | None = None) -> np.ndarray:
+        """Mean normalised load of ``n_series`` cells over ``n_steps`` steps of ``step_s`` seconds.
 
         Args:
-            n_series: number of series (cells or grids).
+            n_series: number of series (cells or grids); they share one calendar.
             n_steps: number of steps (any length).
-            step_s: step length [s] (> 0); values are the load at each step's midpoint, linearly
-                interpolated between native (hourly) samples.
-            rng: random generator (templates, phases, residual innovations, scales).
-            start_hour: hour of day at t = 0 (None = random per series).
+            step_s: step length [s] (> 0); each value is the mean load over its step.
+            rng: random generator (calendar when not given, templates, residual innovations, scales).
+            start_hour: hour of day at t = 0 (None = random).
+            start_weekday: day of the week at t = 0 (0 = Monday … 6 = Sunday; None = random).
 
         Returns:
-            (n_series, n_steps) float64 ≥ 0, dimensionless (1 ≈ busiest hour of a typical cluster).
+            (n_series, n_steps) float64 ≥ 0, dimensionless (1 ≈ the busy hour of a typical cell).
         """
-        if not step_s > 0:
-            raise ValueError(f"generate: step_s = {step_s!r} must be > 0")
-        t_mid = (np.arange(n_steps) + 0.5) * step_s / self.native_step_s  # [native steps]
-        n_native = int(math.ceil(t_mid[-1])) + 2 if n_steps else 0
-        nat = self.generate_native(n_series, n_native, rng, start_hour)
+        if not (step_s > 0 and math.isfinite(step_s)):
+            raise ValueError(f"generate: step_s = {step_s!r} must be finite and > 0")
+        if start_weekday is not None and not (isinstance(start_weekday, int | np.integer) and 0 <= start_weekday <= 6):
+            raise ValueError(f"generate: start_weekday = {start_weekday!r}; allowed 0 (Monday) … 6 (Sunday)")
         if n_steps == 0 or n_series == 0:
-            return np.zeros((n_series, n_steps))
-        i0 = np.floor(t_mid).astype(np.int64)
-        w = t_mid - i0
-        return nat[:, i0] * (1.0 - w) + nat[:, i0 + 1] * w
+            return np.zeros((max(n_series, 0), max(n_steps, 0)))
+        hour = float(rng.uniform(0.0, 24.0)) if start_hour is None else float(start_hour) % 24.0
+        day = int(rng.integers(0, 7)) if start_weekday is None else int(start_weekday)
+        slot_f = day * SLOTS_PER_DAY + hour * 3600.0 / self.native_step_s
+        slot0 = int(math.floor(slot_f))
+        offset_s = (slot_f - slot0) * self.native_step_s
+        span = offset_s + n_steps * step_s
+        n_native = int(math.ceil(span / self.native_step_s)) + 1
+        nat = self.generate_native(n_series, n_native, rng, slot0 % SLOTS_PER_WEEK)
+        # exact mean over each step of the piecewise-constant native series
+        cum = np.concatenate([np.zeros((n_series, 1)), np.cumsum(nat, axis=1) * self.native_step_s], axis=1)
+        knots = np.arange(n_native + 1) * self.native_step_s
+        b = offset_s + np.arange(n_steps + 1) * step_s
+        k = np.clip(np.searchsorted(knots, b, side="right") - 1, 0, n_native - 1)
+        cb = cum[:, k] + nat[:, k] * (b - knots[k])[None, :]
+        return np.maximum(np.diff(cb, axis=1) / step_s, 0.0)
 
     # ---- persistence ------------------------------------------------------------------------
-    def save(self, path: str | Path) -> None:
-        """Write the generator (LSTM state dict + templates) as one torch file."""
+    def to_state(self) -> dict[str, Any]:
+        """Plain dict of torch tensors and numbers (the weights file)."""
         import torch
 
-        state = {
-            "format": "mndt-traffic-generator-v1",
-            "model": self.model.to_state(),
-            "freqs": torch.from_numpy(self.freqs.astype(np.float32)),
-            "amps": torch.from_numpy(self.amps.astype(np.float32)),
-            "phases": torch.from_numpy(self.phases.astype(np.float32)),
-            "t0_hour": torch.from_numpy(self.t0_hour.astype(np.float32)),
-            "innov_std": float(self.innov_std),
+        def t(a: np.ndarray) -> Any:
+            return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
+
+        return {
+            "format": _FORMAT,
+            "lstm": [[t(w_ih), t(w_hh), t(b)] for w_ih, w_hh, b in self.lstm],
+            "head": [t(self.head[0]), t(self.head[1])],
+            "freqs": torch.from_numpy(self.freqs.astype(np.float64)),
+            "amps": t(self.amps), "phases": t(self.phases),
+            "t0_slot_of_week": torch.from_numpy(self.t0_slot_of_week.astype(np.int64)),
+            "res_std": float(self.res_std), "rho": float(self.rho), "scale_sigma": float(self.scale_sigma),
+            "peak_norm": float(self.peak_norm), "burn_in": int(self.burn_in),
             "native_step_s": float(self.native_step_s),
-            "scale_sigma": float(self.scale_sigma),
         }
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        torch.save(state, Path(path))
+
+    def save(self, path: str | Path) -> None:
+        """Write the weights file atomically."""
+        import torch
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        torch.save(self.to_state(), tmp)
+        tmp.replace(path)
+        _CACHE.pop(str(path.resolve()), None)
+
+    @classmethod
+    def from_state(cls, st: dict[str, Any]) -> LSTMTrafficGenerator:
+        """Inverse of :meth:`to_state`."""
+        if not isinstance(st, dict) or st.get("format") != _FORMAT:
+            raise ValueError(f"not a traffic generator file (format tag missing or not {_FORMAT!r})")
+
+        def n(a: Any) -> np.ndarray:
+            return a.numpy().astype(np.float64)
+
+        return cls(
+            lstm=[(n(a), n(b), n(c)) for a, b, c in st["lstm"]],
+            head=(n(st["head"][0]), n(st["head"][1])),
+            freqs=n(st["freqs"]), amps=n(st["amps"]), phases=n(st["phases"]),
+            t0_slot_of_week=st["t0_slot_of_week"].numpy().astype(np.int64),
+            res_std=float(st["res_std"]), rho=float(st["rho"]), scale_sigma=float(st["scale_sigma"]),
+            peak_norm=float(st["peak_norm"]), burn_in=int(st["burn_in"]), native_step_s=float(st["native_step_s"]),
+        )
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> LSTMTrafficGenerator:
@@ -178,41 +270,39 @@ class LSTMTrafficGenerator:
             st = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # noqa: BLE001 - re-raised with the file name
             raise ValueError(f"{path}: cannot read traffic generator weights ({exc})") from exc
-        if not isinstance(st, dict) or st.get("format") != "mndt-traffic-generator-v1":
-            raise ValueError(f"{path}: not a traffic generator file (format tag missing or wrong)")
-        gen = cls(
-            model=LSTMForecaster.from_state(st["model"]),
-            freqs=st["freqs"].numpy().astype(np.float64),
-            amps=st["amps"].numpy().astype(np.float64),
-            phases=st["phases"].numpy().astype(np.float64),
-            t0_hour=st["t0_hour"].numpy().astype(np.float64),
-            innov_std=float(st["innov_std"]),
-            native_step_s=float(st["native_step_s"]),
-            scale_sigma=float(st["scale_sigma"]),
-        )
+        try:
+            gen = cls.from_state(st)
+        except (KeyError, ValueError, TypeError, AttributeError) as exc:
+            raise ValueError(f"{path}: {exc}") from exc
+        meta = path.with_suffix(".json")
+        if meta.is_file():
+            import json
+
+            gen.meta = json.loads(meta.read_text())
         _CACHE[key] = gen
         return gen
 
 
 def demand_series(n_series: int, n_steps: int, step_s: float, rng: np.random.Generator, *,
-                  peak_bps: float = 100e6, start_hour: float | None = None,
+                  peak_bps: float = 100e6, start_hour: float | None = None, start_weekday: int | None = None,
                   weights: str | Path | None = None) -> np.ndarray:
-    """Per-cell or per-grid traffic demand from the bundled FFT + LSTM traffic twin.
+    """Per-cell or per-grid traffic demand from the bundled traffic twin (trained on Milan).
 
     Args:
-        n_series: number of cells / grids.
+        n_series: number of cells / grids (one shared calendar).
         n_steps: number of steps.
         step_s: step length [s] (e.g. 1800 for the cell-sleep env's 30-min decisions).
         rng: random generator (the env's ``np_random``): the same seed gives the same series.
-        peak_bps: offered traffic of normalised load 1 [bit/s] (≈ a busy hour of a typical cluster).
-        start_hour: hour of day at step 0 (None = random per series).
+        peak_bps: offered traffic of normalised load 1 [bit/s] (≈ the busy hour of a typical cell).
+        start_hour: hour of day at step 0 (None = random, shared by all series).
+        start_weekday: day of the week at step 0 (0 = Monday; None = random, shared).
         weights: generator file ("" / None = bundled).
 
     Returns:
         (n_series, n_steps) float64: mean offered traffic in each step [bit/s], ≥ 0.
     """
     gen = LSTMTrafficGenerator.load(weights or None)
-    return gen.generate(n_series, n_steps, step_s, rng, start_hour) * float(peak_bps)
+    return gen.generate(n_series, n_steps, step_s, rng, start_hour, start_weekday) * float(peak_bps)
 
 
 class LSTMDemand:
@@ -220,7 +310,7 @@ class LSTMDemand:
 
     Each user draws a total episode demand ``D_u ~ U(0, max_demand_bits)`` (the same marginal as the
     uniform model, paper 002 §V.B) and belongs to one of ``n_groups`` traffic series generated by the
-    LSTM traffic twin; the user's demand is spread over the episode in proportion to its group's load,
+    traffic twin; the user's demand is spread over the episode in proportion to its group's load,
     so ``demand`` over the whole episode sums to ``D_u``.
 
     Args:
@@ -228,7 +318,7 @@ class LSTMDemand:
         weights: generator weights ("" = bundled).
         n_groups: number of distinct traffic series among the users.
         time_scale: traffic-clock seconds per twin second (1 = real time; 3600 makes one twin second an hour).
-        start_hour: hour of day at t = 0 (None = random per group).
+        start_hour: hour of day at t = 0 (None = random).
     """
 
     def __init__(self, max_demand_bits: float, weights: str = "", n_groups: int = 16, time_scale: float = 1.0,
@@ -293,89 +383,26 @@ def make_demand(cfg: Any) -> LSTMDemand:
     return LSTMDemand.from_config(cfg)
 
 
-# --------------------------------------------------------------------------------------------
-# training the bundled weights
-# --------------------------------------------------------------------------------------------
-def train_generator(data_dir: str | Path, out: str | Path = TRAFFIC_WEIGHTS, *, hidden: int = 64, layers: int = 3,
-                    p: int = 48, horizon: int = 12, k: int = 5, value: str = "packets", max_seconds: float = 240.0,
-                    seed: int = 0, verbose: bool = False) -> LSTMTrafficGenerator:
-    """Train the traffic generator on the C2TM clusters and save it.
+def load_user_count_forecaster(path: str | Path | None = None) -> Any:
+    """The bundled per-cell user-count forecaster (:class:`~mndt_envs.twin.traffic.forecast.ResidualForecaster`).
 
-    Per cluster: the longest gap-free stretch (gaps ≤ 3 h interpolated), min–max normalised, its ``k``
-    strongest FFT components over whole days become a template; one LSTM learns all residuals.
-
-    Args:
-        data_dir: the shared data folder (with ``c2tm/clustered_traffic_100.csv``).
-        out: output file.
-        hidden: LSTM hidden size (64 keeps the file ≈ 0.35 MB).
-        layers: LSTM layers.
-        p: input window [h].
-        horizon: output horizon [h].
-        k: FFT components per template.
-        value: C2TM column (``packets`` by default; see experiments.run_traffic).
-        max_seconds: training budget [s].
-        seed: seed.
-        verbose: print progress.
-
-    Returns:
-        The trained generator (also written to ``out``).
+    P = 50 → L = 10 steps of 30 s, residual over persistence, scaled per window (works for any count
+    range). ``f.predict(last_50_counts)`` forecasts; ``f.rollout(history, n)`` generates in twin mode.
     """
-    from mndt_envs.twin.traffic.loaders import contiguous_segments, load_c2tm
+    from mndt_envs.twin.traffic.forecast import ResidualForecaster
 
-    path = Path(data_dir) / "c2tm" / "clustered_traffic_100.csv"
-    series = load_c2tm(path, value)
-    freqs, amps, phases, t0h, res = [], [], [], [], []
-    for s in series.values():
-        segs = [x for x in contiguous_segments(s, max_gap=3) if len(x) >= p + horizon + 24]
-        if not segs:
-            continue
-        seg = max(segs, key=len)
-        x = seg.to_numpy(dtype=np.float64)
-        if x.max() <= 0:
-            continue
-        z = MinMaxScaler.fit(x).transform(x)
-        per = FFTPeriodic.fit(z, k, base_period=24)
-        freqs.append(per.freqs)
-        amps.append(per.amps)
-        phases.append(per.phases)
-        t0h.append(seg.index[0].hour + seg.index[0].minute / 60.0)
-        res.append(z - per.series(0, z.size))
-    if not res:
-        raise ValueError(f"{path}: no cluster with a gap-free stretch of >= {p + horizon + 24} h")
-    t0 = time.perf_counter()
-    model = train_forecaster(res, p, horizon, hidden=hidden, layers=layers, max_seconds=max_seconds, seed=seed,
-                             verbose=verbose)
-    # innovation std: RMSE of one-block forecasts on the training residuals
-    errs = []
-    for r in res:
-        x, y = make_windows(r, p, horizon, stride=horizon)
-        errs.append((model.predict(x) - y).ravel())
-    innov = float(np.sqrt(np.mean(np.concatenate(errs) ** 2)))
-    gen = LSTMTrafficGenerator(model, np.array(freqs), np.array(amps), np.array(phases), np.array(t0h), innov)
-    gen.save(out)
-    _CACHE.pop(str(Path(out).resolve()), None)
-    if verbose:
-        print(f"trained traffic generator on {len(res)} clusters in {time.perf_counter() - t0:.0f}s, "
-              f"innovation std {innov:.3f}, wrote {out}")
-    return gen
+    return ResidualForecaster.load(path or USER_COUNT_WEIGHTS)
 
 
-def train_user_count_forecaster(data_dir: str | Path, out: str | Path = USER_COUNT_WEIGHTS, *, hidden: int = 64,
-                                layers: int = 3, max_seconds: float = 120.0, seed: int = 0) -> LSTMForecaster:
-    """Train the per-cell user-count forecaster (KAIST centre cell, P = 50 → L = 10 × 30 s) and save it."""
-    from mndt_envs.twin.traffic.experiments import kaist_centre_counts
+def train_generator(data_dir: str | Path, out: str | Path = TRAFFIC_WEIGHTS, **kw: Any) -> LSTMTrafficGenerator:
+    """Train the generator on Milan and save it (see :func:`mndt_envs.twin.traffic.training.train_generator`)."""
+    from mndt_envs.twin.traffic.training import train_generator as _train
 
-    counts, _ = kaist_centre_counts(Path(data_dir) / "kaist")
-    model = train_forecaster(counts, 50, 10, hidden=hidden, layers=layers, max_seconds=max_seconds, seed=seed)
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    model.save(out)
-    return model
+    return _train(data_dir, out, **kw)
 
 
-def load_user_count_forecaster(path: str | Path | None = None) -> LSTMForecaster:
-    """The bundled per-cell user-count forecaster (P = 50 → L = 10 steps of 30 s; counts of users).
+def train_user_count_forecaster(data_dir: str | Path, out: str | Path = USER_COUNT_WEIGHTS, **kw: Any) -> Any:
+    """Train the user-count forecaster on KAIST and save it (see :mod:`mndt_envs.twin.traffic.training`)."""
+    from mndt_envs.twin.traffic.training import train_user_count_forecaster as _train
 
-    Load balancing can call ``f.predict(last_50_counts)`` or ``f.rollout(history, n)``; inputs are user counts
-    of one cell sampled every 30 s (it generalises to other cells only as far as their counts have a similar range).
-    """
-    return LSTMForecaster.load(path or USER_COUNT_WEIGHTS)
+    return _train(data_dir, out, **kw)

@@ -1,4 +1,4 @@
-"""Loaders for real traffic data: Telecom Italia Milan (raw TSV) and C2TM (hourly CSV).
+"""Loaders for real traffic data: Telecom Italia Milan (raw TSV and the 25-square grid CSV), C2TM, KAIST.
 
 Every error names the file and the problem (missing or extra columns, non-numeric values, NaNs,
 non-monotonic timestamps, series too short for a forecaster).
@@ -19,10 +19,16 @@ Gap and NaN handling (documented choices)
   with NaN in the gaps; :func:`contiguous_segments` linearly interpolates gaps of at most
   ``max_gap`` samples and splits the series at longer gaps. Explicit empty or NaN values in a row
   are errors (the published file has none). Timestamps must strictly increase within a station.
+* **Milan grid CSV** (``milan_grid_25sq_10min.csv``): the internet activity of a 5 × 5 block of
+  squares, one column per square (row-major in the block), one row per 10-min slot, no header, no
+  gaps; rows start at 2013-11-01 00:00 Europe/Rome. Every value must be a finite number ≥ 0.
+* **KAIST** (``KAIST_30sec_NNN.txt``): whitespace-separated ``t[s] x[m] y[m]`` every 30 s; timestamps
+  must increase. :func:`load_kaist` puts all traces on a common 30-s clock (NaN after a trace ends).
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +38,11 @@ __all__ = [
     "MILAN_COLUMNS",
     "C2TM_COLUMNS",
     "load_milan_raw",
+    "load_milan_grid",
+    "grid_neighbour_pairs",
     "load_c2tm",
+    "load_kaist",
+    "kaist_cell_counts",
     "contiguous_segments",
     "require_length",
 ]
@@ -151,6 +161,156 @@ def load_milan_raw(path: str | Path, activity: str = "internet", squares: list[i
     agg.index.name = "slot_start"
     agg.columns.name = "square_id"
     return agg
+
+
+def load_milan_grid(path: str | Path, start: str = "2013-11-01 00:00", tz: str = "Europe/Rome",
+                    grid_shape: tuple[int, int] = (5, 5)):  # noqa: ANN201
+    """Read the Milan grid CSV (one column per square, one row per 10-min slot; paper 000 §3.2's data).
+
+    Args:
+        path: the CSV (no header, floats, comma-separated).
+        start: local time of the first row.
+        tz: time zone of ``start``.
+        grid_shape: (rows, cols) of the block of squares; columns are the squares in row-major order.
+
+    Returns:
+        ``pandas.DataFrame``: index = slot start (tz-aware, 10-min grid), columns ``0 … n−1`` (square
+        position in the block, row-major), values = internet activity (dataset units).
+        ``df.attrs["grid_shape"]`` holds ``grid_shape``.
+
+    Raises:
+        TrafficDataError: ragged rows, non-numeric, NaN/inf or negative values, column count ≠ rows·cols.
+        FileNotFoundError: no such file.
+    """
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: Milan grid CSV not found")
+    rows: list[list[float]] = []
+    with path.open("r", encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            parts = line.strip().split(",")
+            try:
+                vals = [float(v) for v in parts]
+            except ValueError:
+                bad = next(v for v in parts if not _is_float(v))
+                raise TrafficDataError(f"{path}:{lineno}: value {bad!r} is not a number") from None
+            if rows and len(vals) != len(rows[0]):
+                raise TrafficDataError(f"{path}:{lineno}: {len(vals)} columns, the first row has {len(rows[0])}")
+            if not all(math.isfinite(v) for v in vals):
+                raise TrafficDataError(f"{path}:{lineno}: NaN/inf value; the grid file has no gaps")
+            if min(vals) < 0:
+                raise TrafficDataError(f"{path}:{lineno}: negative activity {min(vals)}")
+            rows.append(vals)
+    if not rows:
+        raise TrafficDataError(f"{path}: no data rows")
+    n_sq = len(rows[0])
+    if n_sq != grid_shape[0] * grid_shape[1]:
+        raise TrafficDataError(f"{path}: {n_sq} columns, expected rows × cols = {grid_shape[0]} × {grid_shape[1]}")
+    idx = pd.date_range(pd.Timestamp(start, tz=tz), periods=len(rows), freq="10min", name="slot_start")
+    df = pd.DataFrame(np.array(rows), index=idx, columns=range(n_sq))
+    df.columns.name = "square"
+    df.attrs["grid_shape"] = tuple(grid_shape)
+    return df
+
+
+def grid_neighbour_pairs(grid_shape: tuple[int, int]) -> list[tuple[int, int]]:
+    """Pairs ``(i, j)`` of edge-adjacent squares of a row-major ``rows × cols`` block (``i < j``)."""
+    r, c = grid_shape
+    out = []
+    for a in range(r):
+        for b in range(c):
+            i = a * c + b
+            if b + 1 < c:
+                out.append((i, i + 1))
+            if a + 1 < r:
+                out.append((i, i + c))
+    return out
+
+
+def load_kaist(kaist_dir: str | Path, n_samples: int | None = None, step_s: float = 30.0) -> np.ndarray:
+    """All KAIST traces on a common clock ``t = 0, 30, 60, …`` s.
+
+    Args:
+        kaist_dir: folder with ``KAIST_30sec_*.txt``.
+        n_samples: samples per trace (None = up to the longest trace).
+        step_s: clock step [s].
+
+    Returns:
+        (n_traces, n_samples, 2) positions [m], linearly interpolated; NaN after a trace's last sample.
+
+    Raises:
+        FileNotFoundError: no traces in the folder.
+        TrafficDataError: a file without 3 columns or with non-increasing timestamps.
+    """
+    files = sorted(Path(kaist_dir).glob("KAIST_30sec_*.txt"))
+    if not files:
+        raise FileNotFoundError(f"{kaist_dir}: no KAIST_30sec_*.txt traces")
+    data = []
+    for f in files:
+        d = np.loadtxt(f, ndmin=2)
+        if d.shape[1] < 3:
+            raise TrafficDataError(f"{f}: expected 3 whitespace-separated columns t x y, got {d.shape[1]}")
+        if np.any(np.diff(d[:, 0]) <= 0):
+            raise TrafficDataError(f"{f}: non-monotonic timestamps")
+        data.append(d)
+    if n_samples is None:
+        n_samples = int(max(d[-1, 0] for d in data) // step_s) + 1
+    tgrid = np.arange(n_samples) * step_s
+    pos = np.full((len(files), n_samples, 2), np.nan)
+    for i, d in enumerate(data):
+        ok = (tgrid >= d[0, 0]) & (tgrid <= d[-1, 0])
+        pos[i, ok, 0] = np.interp(tgrid[ok], d[:, 0], d[:, 1])
+        pos[i, ok, 1] = np.interp(tgrid[ok], d[:, 0], d[:, 2])
+    return pos
+
+
+def kaist_cell_counts(pos: np.ndarray, fit_samples: int, cell_m: float = 800.0, grid: int = 3,
+                      lattice_m: float = 100.0) -> tuple[np.ndarray, dict]:
+    """Users per cell of a ``grid × grid`` layout placed over the densest area of the *fitting* samples.
+
+    Paper 000 §3.3: nine 0.8 km square cells (2.4 km in all) where most positions fall, a BS at each
+    cell centre, nearest-BS association. The window is chosen from ``pos[:, :fit_samples]`` only (the
+    training part), so test positions do not steer it.
+
+    Args:
+        pos: (n_traces, n_samples, 2) positions [m] (NaN = absent), as from :func:`load_kaist`.
+        fit_samples: samples used to place the grid.
+        cell_m: cell side [m].
+        grid: cells per side.
+        lattice_m: resolution of the search for the densest window [m].
+
+    Returns:
+        ``counts`` (grid·grid, n_samples) users per cell (row-major, centre = ``grid·grid // 2``) and
+        a dict with the grid origin [m] and the number of traces.
+    """
+    pts = pos[:, :fit_samples].reshape(-1, 2)
+    pts = pts[np.isfinite(pts[:, 0])]
+    if len(pts) == 0:
+        raise ValueError("kaist_cell_counts: no positions in the fitting samples")
+    side = grid * cell_m
+    x0, y0 = pts.min(axis=0)
+    nx = int(np.ceil((pts[:, 0].max() - x0) / lattice_m)) + 1
+    ny = int(np.ceil((pts[:, 1].max() - y0) / lattice_m)) + 1
+    hist, _, _ = np.histogram2d(pts[:, 0], pts[:, 1], bins=[nx, ny],
+                                range=[[x0, x0 + nx * lattice_m], [y0, y0 + ny * lattice_m]])
+    w = int(round(side / lattice_m))
+    c = np.zeros((nx + 1, ny + 1))
+    c[1:, 1:] = hist.cumsum(0).cumsum(1)
+    wx, wy = max(1, min(w, nx)), max(1, min(w, ny))
+    sums = c[wx:, wy:] - c[:-wx, wy:] - c[wx:, :-wy] + c[:-wx, :-wy]
+    ix, iy = np.unravel_index(int(np.argmax(sums)), sums.shape)
+    ox, oy = x0 + ix * lattice_m, y0 + iy * lattice_m
+    centres = np.array([(ox + (a + 0.5) * cell_m, oy + (b + 0.5) * cell_m) for b in range(grid) for a in range(grid)])
+    d2 = ((pos[:, :, None, :] - centres[None, None, :, :]) ** 2).sum(-1)  # (users, t, bs)
+    present = np.isfinite(pos[..., 0])
+    nearest = np.argmin(np.where(np.isfinite(d2), d2, np.inf), axis=-1)
+    counts = np.stack([((nearest == k) & present).sum(axis=0) for k in range(grid * grid)]).astype(np.float64)
+    return counts, {"origin_m": (float(ox), float(oy)), "n_traces": int(pos.shape[0]),
+                    "points_in_grid": float(sums.max())}
 
 
 def _is_float(v: object) -> bool:
