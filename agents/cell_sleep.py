@@ -173,7 +173,7 @@ def render_snapshot(scenario: str, policy: Any, path: pathlib.Path, seed: int = 
     obs, _ = env.reset(seed=seed)
     for _ in range(step):
         obs, *_ = env.step(policy.predict(obs)[0])
-    frame = env.render()
+    frame: Any = env.render()
     assert isinstance(frame, np.ndarray)
     plt.imsave(path, frame)
     env.close()
