@@ -1,1 +1,1 @@
-"""Gymnasium adapters of the task cores (registered as ``mndt/<Task>-v0``)."""
+"""Gymnasium envs of the task cores (``mndt/<Task>-v0``): declarations on :mod:`.base`'s generic adapter."""
