@@ -15,7 +15,7 @@ from gymnasium import spaces as gspaces  # `spaces` is a method name of the core
 
 from mndt_envs.config import apply_overrides, split_config
 from mndt_envs.envs.base import MaskedTaskEnv
-from mndt_envs.parallel.base import TaskParallelEnv
+from mndt_envs.parallel.base import MaskedTaskParallelEnv
 from mndt_envs.tasks.contract import EpisodeOverError, Feature, StepResult
 from mndt_envs.tasks.validators import as_real_array, check_bounds, check_int, check_range
 from mndt_envs.twin.network import NetworkTwin
@@ -154,7 +154,7 @@ class PowerLevelsEnv(MaskedTaskEnv):
     core_cls = PowerLevelsCore
 
 
-class PowerLevelsParallelEnv(TaskParallelEnv):
+class PowerLevelsParallelEnv(MaskedTaskParallelEnv):
     """Per-cell power levels, one agent per cell.
 
     ## Observation Space

@@ -220,6 +220,13 @@ def test_cell_sleep_parallel_reports_illegal_actions() -> None:
     assert all(i["illegal_actions"] == len(forbidden) for i in infos.values())
 
 
+def test_masks_only_where_the_task_has_them(spec) -> None:
+    penv = parallel_env(spec.parallel_name, **spec.test_kwargs)
+    env = _single(spec)
+    masked = penv.core.agent_action_masks() is not None
+    assert hasattr(penv, "action_masks") == masked and hasattr(env.unwrapped, "action_masks") == masked
+
+
 def test_single_action_masks_bool_obs_mask_int8() -> None:
     spec = next(t for t in TASKS if t.name == "cell_sleep")
     env = gym.make(spec.env_id, **spec.test_kwargs)
@@ -273,6 +280,8 @@ def test_example_task_through_the_generic_adapters() -> None:
         env.step(np.full(env.core.n, 3))
     penv = PowerLevelsParallelEnv(**kw)
     parallel_api_test(penv, num_cycles=6)
+    penv.reset(seed=0)
+    assert penv.action_masks().dtype == np.bool_ and penv.action_masks().shape == (env.core.n, 3)
     assert "| index | name |" in (PowerLevelsEnv.__doc__ or "") and "`served_share`" in (PowerLevelsEnv.__doc__ or "")
     gym.register("mndt_test/PowerLevels-v0", entry_point=PowerLevelsEnv)
     try:

@@ -20,7 +20,7 @@ from ..envs.base import insert_table, load_renderer
 from ..tasks.contract import EpisodeOverError, StepResult
 from ..tasks.validators import check_agent_dict, stack_agent_actions
 
-__all__ = ["TaskParallelEnv"]
+__all__ = ["TaskParallelEnv", "MaskedTaskParallelEnv"]
 
 
 def _scalar_kpis(kpis: dict[str, Any]) -> dict[str, Any]:
@@ -118,11 +118,6 @@ class TaskParallelEnv(ParallelEnv):
             infos[a] = d
         return infos
 
-    def action_masks(self) -> np.ndarray | None:
-        """(n_agents, n_actions) bool masks of legal actions in ``possible_agents`` order (``None``: unmasked)."""
-        m = self.core.agent_action_masks()
-        return None if m is None else np.asarray(m, dtype=bool)
-
     def state(self) -> Any:
         """Global state: the single-agent observation of the same core."""
         return self.core.observation()
@@ -134,3 +129,11 @@ class TaskParallelEnv(ParallelEnv):
 
     def close(self) -> None:
         pass
+
+
+class MaskedTaskParallelEnv(TaskParallelEnv):
+    """:class:`TaskParallelEnv` of a task with action masks (the shared-policy VecEnvs read :meth:`action_masks`)."""
+
+    def action_masks(self) -> np.ndarray:
+        """(n_agents, n_actions) bool masks of legal actions in ``possible_agents`` order (int8 in observations)."""
+        return np.asarray(self.core.agent_action_masks(), dtype=bool)

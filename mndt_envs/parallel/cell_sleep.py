@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from ..tasks.cell_sleep import CellSleepCore
-from .base import TaskParallelEnv
+from .base import MaskedTaskParallelEnv
 
 __all__ = ["CellSleepParallelEnv"]
 
 
-class CellSleepParallelEnv(TaskParallelEnv):
+class CellSleepParallelEnv(MaskedTaskParallelEnv):
     """Cell sleep with one agent per cell (paper 002 §IV.B; the primary form).
 
     | | |
