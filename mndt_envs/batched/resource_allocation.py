@@ -17,11 +17,11 @@ RB assignment (``rb_solver``):
   episodes per BS rank; the assignments are one scipy call per (episode, active BS). Episode ``i``
   of a batch equals the single env seeded ``s + i`` (tested).
 * ``"fast"``: no per-BS solver and a handful of passes instead of one per BS: the BSs are split once
-  into 8 weakly coupled classes (greedy colouring on the mean cross-gain between BSs); the classes
-  decide in turn, all BSs of a class (in all episodes) at once; inside a BS the users (highest edge
-  weight first) each take the free RB with the least interference from the classes decided before
-  (a greedy assignment instead of the Hungarian one). The throughput it loses against ``"exact"`` is measured by
-  ``benchmarks/batched_allocation.py``.
+  into ``rb_classes`` weakly coupled classes (default ``max(8, n_cells / 8)``; greedy colouring on
+  the mean cross-gain between BSs); the classes decide in turn, all BSs of a class (in all episodes)
+  at once; inside a BS the users (highest edge weight first) each take the free RB with the least
+  interference from the classes decided before (a greedy assignment instead of the Hungarian one).
+  The throughput it loses against ``"exact"`` is measured by ``benchmarks/batched_allocation.py``.
 
 Only ``action_mode="demand"`` (the default), ``users.mobility`` ``"straight"``/``"static"`` and the
 default uniform demand are batched; other settings raise ``ConfigError`` naming the single env.
@@ -94,10 +94,13 @@ class BatchedResourceAllocationCore:
         backend: ``"numpy"`` only (the matching is sort- and scipy-based); ``"torch"`` raises.
         device: must be None or ``"cpu"``.
         rb_solver: ``"exact"`` (the single core's per-BS Hungarian, sequential over BSs) or ``"fast"``.
+        rb_classes: BS classes of the fast solver (0: ``max(8, ceil(n_cells / 8))``; more classes are closer to
+            deciding the BSs one by one, and slower).
     """
 
     def __init__(self, n_envs: int, scenario: Any = "toy", config: dict[str, Any] | None = None, *,
-                 backend: str = "numpy", device: str | None = None, rb_solver: str = "exact") -> None:
+                 backend: str = "numpy", device: str | None = None, rb_solver: str = "exact",
+                 rb_classes: int = 0) -> None:
         if isinstance(n_envs, bool) or not isinstance(n_envs, (int, np.integer)) or n_envs < 1:
             raise ValueError(f"n_envs = {n_envs!r}: expected an integer >= 1")
         if backend != "numpy":
@@ -152,7 +155,9 @@ class BatchedResourceAllocationCore:
             self._nlos_amp = math.sqrt(1.0 / (kk + 1.0))
         self.rngs: list[np.random.Generator] = make_generators(episode_seeds(0, n))
         self._seeded = False
-        self.n_classes = 8
+        if isinstance(rb_classes, bool) or not isinstance(rb_classes, (int, np.integer)) or rb_classes < 0:
+            raise ValueError(f"rb_classes = {rb_classes!r}: expected an integer >= 0 (0 = automatic)")
+        self.n_classes = int(rb_classes) or max(8, math.ceil(b.n_cells / 8))
         self._classes = self._rb_classes() if rb_solver == "fast" else []
         # state
         self.t = np.zeros(n, dtype=np.int64)

@@ -25,7 +25,8 @@ class ResourceAllocationVectorEnv(BatchedVectorEnv):
         scenario: preset name (as the single env).
         config: the single env's ``config`` kwarg.
         rb_solver: ``"exact"`` (the single env's per-BS Hungarian; same rollouts) or ``"fast"``
-            (one vectorised pass, staggered RB orders; see :mod:`mndt_envs.batched.resource_allocation`).
+            (BS classes in turn, greedy per-user RBs; see :mod:`mndt_envs.batched.resource_allocation`).
+        rb_classes: BS classes of the fast solver (0: automatic).
         backend: ``"numpy"`` only for this task.
         device: must be None or ``"cpu"``.
         render_mode: must be None.
@@ -33,10 +34,10 @@ class ResourceAllocationVectorEnv(BatchedVectorEnv):
     """
 
     def __init__(self, num_envs: int = 1, scenario: Any = "toy", config: dict[str, Any] | None = None,
-                 rb_solver: str = "exact", backend: str = "numpy", device: str | None = None,
+                 rb_solver: str = "exact", rb_classes: int = 0, backend: str = "numpy", device: str | None = None,
                  render_mode: str | None = None, max_episode_steps: int | None = None) -> None:
         core = BatchedResourceAllocationCore(num_envs, scenario, config, backend=backend, device=device,
-                                             rb_solver=rb_solver)
+                                             rb_solver=rb_solver, rb_classes=rb_classes)
         u, n, k = core.n_users, core.n_cells, core.k
         obs_space = spaces.Dict({
             "time_left": spaces.Box(0.0, 1.0, (1,), np.float32),
