@@ -103,18 +103,22 @@ class TaskParallelEnv(ParallelEnv):
         base = _scalar_kpis(res.kpis)
         base["cost"] = float(res.cost)
         base["global_reward"] = float(res.reward)
-        costs = None if res.agent_costs is None else np.asarray(res.agent_costs, dtype=np.float64).tolist()
-        per_agent = {k: np.asarray(v).tolist() for k, v in res.agent_kpis.items()}
+        nested = [k for k, v in base.items() if isinstance(v, dict)]
+        base["reward_terms"] = res.reward_terms
+        nested.append("reward_terms")
+        if res.episode is not None:
+            base["episode_metrics"] = res.episode
+            nested.append("episode_metrics")
+        columns = {k: np.asarray(v).tolist() for k, v in res.agent_kpis.items()}
+        if res.agent_costs is not None:
+            columns["cost"] = np.asarray(res.agent_costs, dtype=np.float64).tolist()
         infos: dict[str, dict[str, Any]] = {}
         for i, a in enumerate(self.possible_agents):
-            d = {k: (dict(v) if isinstance(v, dict) else v) for k, v in base.items()}
-            d["reward_terms"] = dict(res.reward_terms)
-            if costs is not None:
-                d["cost"] = costs[i]
-            for k, v in per_agent.items():
-                d[k] = v[i]
-            if res.episode is not None:
-                d["episode_metrics"] = dict(res.episode)
+            d = base.copy()
+            for k in nested:
+                d[k] = base[k].copy()
+            for k, col in columns.items():
+                d[k] = col[i]
             infos[a] = d
         return infos
 

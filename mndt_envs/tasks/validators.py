@@ -123,6 +123,9 @@ def check_agent_dict(actions: Any, live: Sequence[str], known: Mapping[str, int]
 def _try_stack(values: Sequence[Any]) -> np.ndarray | None:
     """The values as one array, or ``None`` where any of them needs a closer look (the slow path)."""
     for v in values:
+        t = type(v)
+        if t is int or t is float:  # the common case, first
+            continue
         if isinstance(v, (str, bytes, Mapping, bool, np.bool_)) or v is None or (
                 isinstance(v, np.ndarray) and v.dtype.kind not in "iuf"):
             return None
