@@ -2,14 +2,19 @@
 
 >>> from mndt_envs import pretrained
 >>> pretrained.available()
-['ra_ppo_lagrangian', 'traffic_generator', 'user_count_lstm']
+['ra_ppo_lagrangian', 'traffic_generator', 'traffic_forecaster', 'user_count_lstm']
 
 * ``ra_ppo_lagrangian`` (``ra_ppo_lagrangian.zip``): the SB3 ``PPO`` model of the PPO-Lagrangian
   resource-allocation agent; with ``env=``, a ``PPOLagrangianAgent`` acting on that env (SB3 ``predict``).
-* ``traffic_generator`` (``traffic_generator.pt``): the FFT + LSTM traffic generator of
-  :mod:`mndt_envs.twin.traffic.generator` (what ``demand_series`` and ``traffic.model = "lstm"`` use).
+* ``traffic_generator`` (``traffic_generator.pt``): the traffic generator of
+  :mod:`mndt_envs.twin.traffic.generator` (what ``demand_series`` and ``traffic.model = "lstm"`` use),
+  trained on the Milan data (ODbL 1.0, ``MILAN_ATTRIBUTION.txt``).
+* ``traffic_forecaster`` (``traffic_forecaster.pt``): the Milan per-cell traffic forecaster
+  (10-min slots; ``predict(history)`` with the last ``f.context`` values → the next ``f.horizon``).
 * ``user_count_lstm`` (``user_count_lstm.pt``): the per-cell user-count forecaster
-  (``predict(history)``, ``rollout(history, n)``).
+  (``predict(history)`` with the last ``f.p`` counts → the next ``f.horizon``).
+
+Each weights file has a ``.json`` beside it naming its training data, slice and command.
 """
 
 from __future__ import annotations
@@ -46,10 +51,14 @@ MODELS: dict[str, ShippedModel] = {m.name: m for m in (
                  "synthetic toy and mid-size scenarios (`python -m mndt_envs.agents.ppo_lagrangian`)",
                  aliases=("ppo_lagrangian", "resource_allocation")),
     ShippedModel("traffic_generator", "traffic_generator.pt",
-                 "FFT + LSTM traffic generator (paper 000 §2.3) behind `demand_series` and traffic.model='lstm' "
-                 "(`mndt lstm train-traffic`)", aliases=("traffic",)),
+                 "traffic generator (weekly FFT + autoregressive LSTM, trained on Milan) behind `demand_series` and "
+                 "traffic.model='lstm' (`mndt lstm train-traffic`)", aliases=("traffic",)),
+    ShippedModel("traffic_forecaster", "traffic_forecaster.pt",
+                 "per-cell traffic forecaster on Milan, 10-min slots (`mndt lstm train-traffic`)",
+                 aliases=("forecaster",)),
     ShippedModel("user_count_lstm", "user_count_lstm.pt",
-                 "per-cell user-count LSTM forecaster (P = 50 -> L = 10 steps of 30 s)", aliases=("user_count",)),
+                 "per-cell user-count forecaster (P = 50 -> L = 10 steps of 30 s, KAIST traces)",
+                 aliases=("user_count",)),
 )}
 
 
@@ -110,6 +119,10 @@ def load(name: str, env: Any = None) -> Any:
         from .twin.traffic.generator import LSTMTrafficGenerator
 
         return LSTMTrafficGenerator.load(p)
+    if m.name == "traffic_forecaster":
+        from .twin.traffic.forecast import load_traffic_forecaster
+
+        return load_traffic_forecaster(p)
     from .twin.traffic.generator import load_user_count_forecaster
 
     return load_user_count_forecaster(p)

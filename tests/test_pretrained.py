@@ -18,7 +18,7 @@ def test_every_shipped_model_is_listed_and_present() -> None:
 
 
 def test_unknown_name_lists_the_known_ones() -> None:
-    with pytest.raises(KeyError, match="ra_ppo_lagrangian, traffic_generator, user_count_lstm"):
+    with pytest.raises(KeyError, match="ra_ppo_lagrangian, traffic_generator, traffic_forecaster, user_count_lstm"):
         pretrained.load("gpt")
     with pytest.raises(ValueError, match="only to ra_ppo_lagrangian"):
         pretrained.load("traffic_generator", env=object())
@@ -46,3 +46,9 @@ def test_traffic_models_generate_and_forecast() -> None:
     y = f.predict(hist)
     assert y.shape == (2, f.horizon) and np.isfinite(y).all()
     assert 0.0 <= float(np.median(y)) <= 20.0  # user counts of one cell, near the history's level
+    f = pretrained.load("traffic_forecaster")
+    hist = np.abs(np.random.default_rng(2).normal(100.0, 10.0, size=(3, f.context)))
+    y = f.predict(hist)
+    assert y.shape == (3, f.horizon) and np.isfinite(y).all() and 50.0 < float(np.median(y)) < 150.0
+    for name in pretrained.MODELS:  # provenance beside every weights file
+        assert pretrained.path(name).with_suffix(".json").is_file() or name == "ra_ppo_lagrangian"

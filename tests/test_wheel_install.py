@@ -116,7 +116,7 @@ def test_compare_from_wheel_beside_user_packages(wheel_venv: Path, tmp_path: Pat
     res = _run([py, "-c", "from mndt_envs import pretrained; print(*pretrained.available(), pretrained.WEIGHTS_DIR)"],
                cwd=proj, env=env)
     *names, weights_dir = res.stdout.split()
-    assert names == list(("ra_ppo_lagrangian", "traffic_generator", "user_count_lstm"))
+    assert names == ["ra_ppo_lagrangian", "traffic_generator", "traffic_forecaster", "user_count_lstm"]
     assert Path(weights_dir).is_relative_to(wheel_venv)
 
 
