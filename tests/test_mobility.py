@@ -218,3 +218,26 @@ def test_mixed_and_factory_with_munich(shared_data) -> None:  # noqa: ANN001
     assert mob.positions.shape == (40, 2)
     assert mob.indoor.sum() == 10
     assert np.all(np.isfinite(mob.positions))
+
+
+def test_road_network_built_once_per_graph_and_shared_read_only() -> None:
+    from mndt_envs.twin.mobility import road_network
+
+    g = grid_graph(5, 80.0, one_way_row=True)
+    a, b = RoadMobility(g), RoadMobility(g, vehicle_fraction=0.2)
+    assert a.network is b.network is road_network(g)  # edge table and routing graphs built once
+    assert road_network(g, speed_max_mps=5.0) is not a.network  # another speed cap: another table
+    n = a.network
+    assert n.n_edges == n.edge_u.size == len(n.edge_index) and np.all(n.edge_len > 0)
+    # every edge can be walked both ways; a reverse added for walking is never drivable
+    for u, v in zip(n.edge_u.tolist(), n.edge_v.tolist()):
+        assert (v, u) in n.edge_index
+    one_way = [j for j in range(n.n_edges) if n.edge_drive[j]
+               and not n.edge_drive[n.edge_index[(int(n.edge_v[j]), int(n.edge_u[j]))]]]
+    assert one_way, "the one-way row should leave drivable edges without a drivable reverse"
+    rng = np.random.default_rng(0)
+    a.reset(rng, 30)
+    b.reset(np.random.default_rng(0), 30)
+    for _ in range(10):
+        a.advance(1.0, rng)
+    assert np.isfinite(a.positions).all() and n is road_network(g)

@@ -25,6 +25,7 @@ Edges are followed as straight segments between their end nodes, parameterised b
 from __future__ import annotations
 
 import math
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +35,8 @@ __all__ = [
     "KraussParams",
     "krauss_speed",
     "RoadMobility",
+    "RoadNetwork",
+    "road_network",
     "IndoorMobility",
     "MixedMobility",
     "make_mobility",
@@ -160,6 +163,124 @@ def _random_points_in(polys: list, idx: np.ndarray, rng: np.random.Generator, ma
 # ============================================================================================
 # road mobility
 # ============================================================================================
+@dataclass
+class RoadNetwork:
+    """The edge table and routing graphs of one road graph (read-only once built; shared by mobility models).
+
+    One row per directed edge; walking adds the reverse direction of one-way edges (not drivable).
+
+    Attributes:
+        node_index: graph node -> row.
+        node_xy: (n_nodes, 2) [m] node positions.
+        edge_index: (row u, row v) -> edge id.
+        edge_u, edge_v: (n_edges,) int end nodes.
+        edge_len: (n_edges,) [m] lengths.
+        edge_vmax: (n_edges,) [m/s] speed limits (``maxspeed``, else the speed cap; at most 40).
+        edge_drive: (n_edges,) bool drivable.
+        graphs: 0 -> undirected walking graph, 1 -> directed driving graph (integer nodes, weight ``length``).
+        mode_nodes: 0/1 -> (k,) nodes of the largest (strongly) connected part of each mode's graph.
+    """
+
+    node_index: dict[Any, int]
+    node_xy: np.ndarray
+    edge_index: dict[tuple[int, int], int]
+    edge_u: np.ndarray
+    edge_v: np.ndarray
+    edge_len: np.ndarray
+    edge_vmax: np.ndarray
+    edge_drive: np.ndarray
+    graphs: dict[int, Any]
+    mode_nodes: dict[int, np.ndarray]
+
+    @property
+    def n_edges(self) -> int:
+        """Number of directed edges."""
+        return int(self.edge_u.size)
+
+
+_NETWORKS: weakref.WeakKeyDictionary[Any, dict[float, RoadNetwork]] = weakref.WeakKeyDictionary()
+
+
+def road_network(graph: Any, speed_max_mps: float = 13.9) -> RoadNetwork:
+    """The :class:`RoadNetwork` of ``graph`` (built once per graph object and speed cap, then shared).
+
+    Raises:
+        ValueError: nodes without ``x``/``y``, edges without a positive ``length``, no connected part.
+    """
+    try:
+        per_graph = _NETWORKS.setdefault(graph, {})
+    except TypeError:  # not weak-referenceable: no sharing
+        per_graph = {}
+    net = per_graph.get(float(speed_max_mps))
+    if net is None:
+        net = per_graph[float(speed_max_mps)] = _build_network(graph, speed_max_mps)
+    return net
+
+
+def _edge_rows(graph: Any, node_index: dict[Any, int]) -> tuple[dict[tuple[int, int], int], list[list[Any]]]:
+    """Directed edges as rows [u, v, length, vmax, drivable]; parallel edges keep the shortest."""
+    edge_index: dict[tuple[int, int], int] = {}
+    rows: list[list[Any]] = []
+    for u, v, _k, d in graph.edges(keys=True, data=True):
+        length = d.get("length")
+        if length is None or not np.isfinite(float(length)) or float(length) < 0:
+            raise ValueError(f"RoadMobility: edge ({u}, {v}) has no valid 'length' attribute ({length!r})")
+        iu, iv = node_index[u], node_index[v]
+        length = max(float(length), 1e-3)
+        drive = not (_highway_of(d) & NON_DRIVABLE)
+        key = (iu, iv)
+        if key in edge_index:  # parallel edges: keep the shortest (A* sees the same)
+            row = rows[edge_index[key]]
+            if length < row[2]:
+                row[2], row[3] = length, _parse_maxspeed(d.get("maxspeed"))
+            row[4] = row[4] or drive
+            continue
+        edge_index[key] = len(rows)
+        rows.append([iu, iv, length, _parse_maxspeed(d.get("maxspeed")), drive])
+    for j in range(len(rows)):  # reverse direction for pedestrians
+        iu, iv, length, vmax, _ = rows[j]
+        if (iv, iu) not in edge_index:
+            edge_index[(iv, iu)] = len(rows)
+            rows.append([iv, iu, length, vmax, False])
+    return edge_index, rows
+
+
+def _build_network(graph: Any, speed_max_mps: float) -> RoadNetwork:
+    import networkx as nx
+
+    nodes = list(graph.nodes)
+    node_index = {n: i for i, n in enumerate(nodes)}
+    try:
+        node_xy = np.array([[float(graph.nodes[n]["x"]), float(graph.nodes[n]["y"])] for n in nodes])
+    except KeyError as exc:
+        raise ValueError(f"RoadMobility: graph node without coordinate attribute {exc}") from None
+    edge_index, rows = _edge_rows(graph, node_index)
+    edge_u = np.array([r[0] for r in rows], dtype=np.int64)
+    edge_v = np.array([r[1] for r in rows], dtype=np.int64)
+    edge_len = np.array([r[2] for r in rows])  # [m]
+    vmax = np.array([r[3] for r in rows])
+    edge_vmax = np.where(np.isfinite(vmax), np.minimum(vmax, 40.0), float(speed_max_mps))  # [m/s]
+    edge_drive = np.array([r[4] for r in rows], dtype=bool)
+    g_walk, g_drive = nx.Graph(), nx.DiGraph()  # integer node ids, weight = length
+    for j in range(edge_u.size):
+        u, v, w = int(edge_u[j]), int(edge_v[j]), float(edge_len[j])
+        if not g_walk.has_edge(u, v) or g_walk[u][v]["length"] > w:
+            g_walk.add_edge(u, v, length=w)
+        if edge_drive[j]:
+            g_drive.add_edge(u, v, length=w)
+    # nodes usable by each mode: largest (strongly) connected component
+    walk_nodes = max(nx.connected_components(g_walk), key=len) if g_walk.number_of_nodes() else set()
+    drive_nodes = max(nx.strongly_connected_components(g_drive), key=len) if g_drive.number_of_nodes() else set()
+    if len(drive_nodes) < 2:
+        drive_nodes = set()
+    mode_nodes = {0: np.array(sorted(walk_nodes), dtype=np.int64), 1: np.array(sorted(drive_nodes), dtype=np.int64)}
+    if mode_nodes[0].size < 2:
+        raise ValueError("RoadMobility: the road graph has no connected part with at least 2 nodes")
+    return RoadNetwork(node_index=node_index, node_xy=node_xy, edge_index=edge_index, edge_u=edge_u, edge_v=edge_v,
+                       edge_len=edge_len, edge_vmax=edge_vmax, edge_drive=edge_drive,
+                       graphs={0: g_walk, 1: g_drive}, mode_nodes=mode_nodes)
+
+
 class RoadMobility:
     """Outdoor users on a road graph: OD schedules, A* routes, Krauss vehicles, pedestrians.
 
@@ -195,8 +316,6 @@ class RoadMobility:
         max_anchors: int = 16,
         pedestrian_speed: tuple[float, float] = (1.34, 0.26),
     ) -> None:
-        import networkx as nx
-
         if graph is None or graph.number_of_nodes() == 0 or graph.number_of_edges() == 0:
             raise ValueError("RoadMobility: the road graph has no nodes or no edges")
         if not 0.0 <= vehicle_fraction <= 1.0:
@@ -206,100 +325,15 @@ class RoadMobility:
         self.dwell_mean_s = np.asarray(dwell_mean_s, dtype=np.float64)
         self.ped_speed = pedestrian_speed
         self.max_anchors = int(max_anchors)
-
-        nodes = list(graph.nodes)
-        self._node_index = {n: i for i, n in enumerate(nodes)}
-        try:
-            self.node_xy = np.array([[float(graph.nodes[n]["x"]), float(graph.nodes[n]["y"])] for n in nodes])
-        except KeyError as exc:
-            raise ValueError(f"RoadMobility: graph node without coordinate attribute {exc}") from None
-        # edge table: one row per directed edge (u, v, key); walking adds the reverse direction of one-way edges
-        eu: list[int] = []
-        ev: list[int] = []
-        elen: list[float] = []
-        evmax: list[float] = []
-        edrive: list[bool] = []
-        self._edge_index: dict[tuple[int, int], int] = {}
-        for u, v, _k, d in graph.edges(keys=True, data=True):
-            length = d.get("length")
-            if length is None or not np.isfinite(float(length)) or float(length) < 0:
-                raise ValueError(f"RoadMobility: edge ({u}, {v}) has no valid 'length' attribute ({length!r})")
-            iu, iv = self._node_index[u], self._node_index[v]
-            length = max(float(length), 1e-3)
-            drive = not (_highway_of(d) & NON_DRIVABLE)
-            key = (iu, iv)
-            if key in self._edge_index:  # parallel edges: keep the shortest (A* sees the same)
-                j = self._edge_index[key]
-                if length < elen[j]:
-                    elen[j], evmax[j] = length, _parse_maxspeed(d.get("maxspeed"))
-                edrive[j] = edrive[j] or drive
-                continue
-            self._edge_index[key] = len(eu)
-            eu.append(iu)
-            ev.append(iv)
-            elen.append(length)
-            evmax.append(_parse_maxspeed(d.get("maxspeed")))
-            edrive.append(drive)
-        for j in range(len(eu)):  # reverse direction for pedestrians
-            key = (ev[j], eu[j])
-            if key not in self._edge_index:
-                self._edge_index[key] = len(eu)
-                eu.append(ev[j])
-                ev.append(eu[j])
-                elen.append(elen[j])
-                evmax.append(evmax[j])
-                edrive.append(False)
-        self.edge_u = np.array(eu, dtype=np.int64)
-        self.edge_v = np.array(ev, dtype=np.int64)
-        self.edge_len = np.array(elen)  # [m]
-        vmax = np.array(evmax)
-        self.edge_vmax = np.where(np.isfinite(vmax), np.minimum(vmax, 40.0), float(speed_max_mps))  # [m/s]
-        self.edge_drive = np.array(edrive, dtype=bool)
-        self.n_edges = self.edge_u.size
-
-        # routing graphs (integer node ids, weight = length)
-        g_walk = nx.Graph()
-        g_drive = nx.DiGraph()
-        for j in range(self.n_edges):
-            u, v, w = int(self.edge_u[j]), int(self.edge_v[j]), float(self.edge_len[j])
-            if not g_walk.has_edge(u, v) or g_walk[u][v]["length"] > w:
-                g_walk.add_edge(u, v, length=w)
-            if self.edge_drive[j]:
-                g_drive.add_edge(u, v, length=w)
-        self._g = {0: g_walk, 1: g_drive}  # 0 pedestrians, 1 vehicles
-        # nodes usable by each mode: largest (strongly) connected component
-        walk_nodes = max(nx.connected_components(g_walk), key=len) if g_walk.number_of_nodes() else set()
-        drive_nodes = (max(nx.strongly_connected_components(g_drive), key=len)
-                       if g_drive.number_of_nodes() else set())
-        if len(drive_nodes) < 2:
-            drive_nodes = set()
-        self._mode_nodes = {0: np.array(sorted(walk_nodes), dtype=np.int64),
-                            1: np.array(sorted(drive_nodes), dtype=np.int64)}
-        if self._mode_nodes[0].size < 2:
-            raise ValueError("RoadMobility: the road graph has no connected part with at least 2 nodes")
+        net = road_network(graph, speed_max_mps)  # edge table and routing graphs, shared per graph (read-only)
+        self.network = net
+        self._node_index, self.node_xy, self._edge_index = net.node_index, net.node_xy, net.edge_index
+        self.edge_u, self.edge_v, self.edge_len = net.edge_u, net.edge_v, net.edge_len
+        self.edge_vmax, self.edge_drive, self.n_edges = net.edge_vmax, net.edge_drive, net.n_edges
+        self._g, self._mode_nodes = net.graphs, net.mode_nodes
         if self._mode_nodes[1].size == 0 and self.vehicle_fraction > 0:
             self.vehicle_fraction = 0.0  # no drivable network: everyone walks
-
-        # building anchors: categories and the nearest node of each mode
-        self._anchor_cands: dict[tuple[int, int], np.ndarray] = {}
-        centroids, cats = self._building_anchors(buildings, tags)
-        for mode in (0, 1):
-            mn = self._mode_nodes[mode]
-            if mn.size == 0:
-                continue
-            from scipy.spatial import cKDTree
-
-            tree = cKDTree(self.node_xy[mn])
-            for cat in (HOME, WORK, OTHER):
-                if centroids is not None and np.any(cats == cat):
-                    _, nn = tree.query(centroids[cats == cat])
-                    cand = np.unique(mn[np.atleast_1d(nn)])
-                elif centroids is not None and centroids.shape[0]:
-                    _, nn = tree.query(centroids)
-                    cand = np.unique(mn[np.atleast_1d(nn)])
-                else:
-                    cand = mn
-                self._anchor_cands[(mode, cat)] = cand
+        self._anchor_cands = self._anchor_candidates(buildings, tags)
 
         # route cache: (mode, origin, destination) -> route id; routes stored as edge ids in one bank
         self._route_ids: dict[tuple[int, int, int], int] = {}
@@ -310,6 +344,30 @@ class RoadMobility:
         self._bank_total = np.zeros(0)  # [m] route lengths
         self._n = 0
         self._xy = np.zeros((0, 2))
+
+    def _anchor_candidates(self, buildings: list | None, tags: list[dict] | None,
+                           ) -> dict[tuple[int, int], np.ndarray]:
+        """(mode, category) -> candidate anchor nodes: the nearest node of each mode to the buildings."""
+        from scipy.spatial import cKDTree
+
+        out: dict[tuple[int, int], np.ndarray] = {}
+        centroids, cats = self._building_anchors(buildings, tags)
+        for mode in (0, 1):
+            mn = self._mode_nodes[mode]
+            if mn.size == 0:
+                continue
+            tree = cKDTree(self.node_xy[mn])
+            for cat in (HOME, WORK, OTHER):
+                if centroids is not None and np.any(cats == cat):
+                    _, nn = tree.query(centroids[cats == cat])
+                    cand = np.unique(mn[np.atleast_1d(nn)])
+                elif centroids is not None and centroids.shape[0]:
+                    _, nn = tree.query(centroids)
+                    cand = np.unique(mn[np.atleast_1d(nn)])
+                else:
+                    cand = mn
+                out[(mode, cat)] = cand
+        return out
 
     # ---------------------------------------------------------------------------------------
     @staticmethod
