@@ -19,7 +19,7 @@ import math
 import types
 import typing
 from dataclasses import dataclass, field, fields, is_dataclass
-from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
+from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
 import numpy as np
 
@@ -75,6 +75,8 @@ def _type_name(tp: Any) -> str:
     if tp is type(None):
         return "None"
     origin = get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(map(repr, get_args(tp)))
     if origin in (Union, types.UnionType):
         return " or ".join(_type_name(a) for a in get_args(tp))
     if origin is tuple:
@@ -93,6 +95,8 @@ def _coerce(value: Any, tp: Any) -> Any:
     if tp is type(None):
         return None if value is None else _NO
     origin = get_origin(tp)
+    if origin is Literal:
+        return value if any(type(value) is type(a) and value == a for a in get_args(tp)) else _NO
     if origin in (Union, types.UnionType):
         for a in get_args(tp):
             v = _coerce(value, a)
