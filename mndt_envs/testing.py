@@ -23,6 +23,7 @@ __all__ = [
     "check_render",
     "check_action_mask",
     "check_parallel_env",
+    "check_task_core",
 ]
 
 
@@ -147,3 +148,52 @@ def check_parallel_env(name: str, num_cycles: int = 20, **kwargs: Any) -> None:
     parallel_api_test(env, num_cycles=num_cycles)
     env.close()
     parallel_seed_test(lambda: parallel_env(name, **kwargs), num_cycles=min(num_cycles, 10))
+
+
+def check_task_core(core: Any, seed: int = 0, max_steps: int = 10_000) -> int:
+    """Run a task core through one seeded episode checking the contract (:class:`~.tasks.contract.TaskCore`).
+
+    Checks: the protocol's methods exist; observations lie in the declared spaces (single and per agent);
+    every step returns a :class:`~.tasks.contract.StepResult` with one reward per agent, finite reward and
+    cost, reward terms summing to the reward; masks (where the task has them) are int8 with a legal action
+    per agent; the episode ends with ``episode`` metrics; a further ``step`` raises ``EpisodeOverError``.
+    Actions are sampled from the spaces (legal under the masks).
+
+    Returns:
+        the number of steps of the episode.
+    """
+    from .tasks.contract import EpisodeOverError, StepResult, TaskCore
+
+    assert isinstance(core, TaskCore), f"{type(core).__name__} does not implement TaskCore"
+    rng = np.random.default_rng(seed)
+    assert isinstance(core.reset(rng), dict), "reset() must return the reset info dict"
+    obs_space, act_space = core.spaces()
+    a_obs, a_act = core.agent_spaces()
+    act_space.seed(seed)
+    n = len(core.agent_ids)
+    for t in range(max_steps):
+        assert obs_space.contains(core.observation()), f"step {t}: observation() outside spaces()[0]"
+        per = core.agent_observations()
+        assert len(per) == n and all(a_obs.contains(o) for o in per), f"step {t}: agent observation outside space"
+        mask = core.action_mask()
+        if mask is not None:
+            m = np.asarray(core.agent_action_masks())
+            assert m.dtype == np.int8 and m.shape[0] == n and m.any(axis=1).all(), f"step {t}: bad agent masks"
+            action = _masked_multidiscrete_sample(act_space, np.asarray(mask))
+        else:
+            action = act_space.sample()
+        res = core.step(action)
+        assert isinstance(res, StepResult), f"step {t}: step() must return a StepResult"
+        assert np.shape(res.agent_rewards) == (n,), f"step {t}: agent_rewards shape {np.shape(res.agent_rewards)}"
+        assert np.isfinite(res.reward) and np.isfinite(res.cost), f"step {t}: non-finite reward or cost"
+        assert abs(sum(res.reward_terms.values()) - res.reward) <= 1e-9 * max(1.0, abs(res.reward)), \
+            f"step {t}: reward terms do not sum to the reward"
+        if res.done:
+            assert res.episode is not None, "the last step must carry the episode metrics"
+            try:
+                core.step(action)
+            except EpisodeOverError:
+                return t + 1
+            raise AssertionError("step() after the end of the episode must raise EpisodeOverError")
+        assert res.episode is None, f"step {t}: episode metrics before the end"
+    raise AssertionError(f"no episode end within {max_steps} steps")

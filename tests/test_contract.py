@@ -300,3 +300,31 @@ def test_new_task_docs_page_shows_the_example() -> None:
     src = (root / "tests" / "example_task.py").read_text()
     core = src[src.index("class PowerLevelsCore"): src.index("class PowerLevelsEnv")].strip()
     assert core in page, "docs/contributing/new_task.md must show the example core of tests/example_task.py"
+
+
+def test_check_task_core_on_every_task(spec) -> None:
+    from mndt_envs.testing import check_task_core
+
+    env = _single(spec)
+    steps = check_task_core(env.unwrapped.core, seed=3)
+    assert steps >= 1
+    env.close()
+
+
+def test_check_task_core_catches_a_broken_core() -> None:
+    from example_task import PowerLevelsCore
+
+    from mndt_envs.testing import check_task_core
+
+    class NoEnd(PowerLevelsCore):
+        def step(self, action):
+            res = super().step(action)
+            res.truncated = False
+            res.episode = None
+            self.t = 0
+            return res
+
+    kw = {"users": {"n_users": 20}, "task": {"episode_steps": 2}}
+    assert check_task_core(PowerLevelsCore("toy", kw)) == 2
+    with pytest.raises(AssertionError, match="no episode end"):
+        check_task_core(NoEnd("toy", kw), max_steps=5)
