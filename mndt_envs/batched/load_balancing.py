@@ -15,7 +15,7 @@ its time (the single env: ~95 % of a run is ``reset``):
    procedure on the disjoint union of their neighbour graphs (antenna ``i`` of period ``j`` is
    antenna ``j·n + i`` of the union): the procedure's rule is local to connected components, so
    each block gets exactly its own result;
-4. the episodes' neighbour graphs and top neighbours are one union graph likewise.
+4. the episodes' neighbour graphs are the OR of their periods' graphs (built per block, densely).
 
 A step evaluates every episode's period under its new powers with arrays (N, n_users, n_candidates)
 and dense (N, n, n) neighbourhood sums, written over :class:`~mndt_envs.batched.xp.ArrayNamespace`.
@@ -111,6 +111,7 @@ class BatchedLoadBalancingCore:
         self.nb_coverage = np.ones((n, nn))
         self.state: dict[str, np.ndarray] = {}
         self._a_hat_x = xp.asarray(self.a_hat)
+        self._blocks = np.zeros((0, self.n, self.n), dtype=bool)
 
     # ------------------------------------------------------------------ reset
     def reset(self, seed: int | list[int] | None = None, rows: Any = None) -> None:
@@ -177,11 +178,8 @@ class BatchedLoadBalancingCore:
         self.feasible[idx] = feas.reshape(m, npd, nn)
         # each episode's neighbour graph (MRs pooled over its periods) and top neighbours
         # (the same pairs as the periods' graphs: OR their blocks, episode by episode)
-        if padj is None:
-            padj = cov.neighbour_graph(uid, n_blocks * nn)
-        pc = padj.tocoo()
-        ep_adj = np.zeros((m, nn, nn))
-        ep_adj[pc.row // (nn * npd), pc.row % nn, pc.col % nn] = 1.0
+        blocks = self._blocks if padj is not None else self._block_pairs(uid, n_blocks)
+        ep_adj = blocks.reshape(m, npd, nn, nn).any(axis=1)  # (m, n, n): an edge in any period
         self.a_hat[idx] = ep_adj + np.eye(nn)[None]
         self.neighbours[idx] = self._top_neighbours(mr_ids.reshape(m, npd * u, -1))
         self._a_hat_x = self.xp.asarray(self.a_hat)
@@ -200,8 +198,11 @@ class BatchedLoadBalancingCore:
         p_lo = np.tile(self.p_lo, n_blocks)
         if c.pmin_method == "none":
             return p_lo, np.ones(nt, dtype=bool), None
-        ids_r, att_r, w = cov.remove_redundant_mrs(ids, att, dominated=False)
-        adj = cov.neighbour_graph(ids_r, nt)
+        # The single core merges duplicate MRs (weights = counts) before the procedure; merging changes no
+        # coverage value here (coverages are ratios of integer counts, exact in any order), so the union
+        # skips the row sort that merging needs and keeps every MR with weight 1.
+        ids_r, att_r, w = ids, att, np.ones(len(ids))
+        adj = self._block_graph(ids_r, n_blocks)
         inc = cov.incidence(ids_r, nt, w)
         thr = self.base.threshold_dbm
 
@@ -212,6 +213,29 @@ class BatchedLoadBalancingCore:
         p_top = np.tile(np.maximum(np.minimum(self.p_ref, self.p_max), self.p_lo), n_blocks)
         p_min, feasible = cov.min_coverage_powers(p_lo, p_top, exact, adj, req, c.pmin_eps_db)
         return p_min, feasible, adj
+
+    def _block_pairs(self, ids: np.ndarray, n_blocks: int) -> np.ndarray:
+        """(n_blocks, n, n) bool: antennas of a block appearing together in an MR (``cov.neighbour_graph``'s pairs).
+
+        ``ids`` are union ids (block · n + antenna); an MR never spans two blocks.
+        """
+        nn, k = self.n, ids.shape[1]
+        out = np.zeros((n_blocks, nn, nn), dtype=bool)
+        if k < 2 or len(ids) == 0:
+            return out
+        ii, jj = np.triu_indices(k, 1)
+        a, b = ids[:, ii].ravel(), ids[:, jj].ravel()
+        ok = (a >= 0) & (b >= 0) & (a != b)
+        a, b = a[ok], b[ok]
+        out[a // nn, a % nn, b % nn] = True
+        return out | out.transpose(0, 2, 1)
+
+    def _block_graph(self, ids: np.ndarray, n_blocks: int) -> sp.csr_matrix:
+        """The union's neighbour graph (what ``cov.neighbour_graph`` returns), built block by block."""
+        self._blocks = blocks = self._block_pairs(ids, n_blocks)
+        bi, i, j = np.nonzero(blocks)
+        nt = n_blocks * self.n
+        return sp.csr_matrix((np.ones(len(bi), dtype=bool), (bi * self.n + i, bi * self.n + j)), shape=(nt, nt))
 
     def _top_neighbours(self, ids: np.ndarray) -> np.ndarray:
         """(m, n, max_neighbours): each antenna's neighbours by MR co-occurrence (the single core's rule)."""
