@@ -5,12 +5,13 @@ and, for the batched vector env (single-agent id, ``N`` envs stepped as one arra
 runner): ``python benchmarks/rllib_scaleout.py --env mndt/CellSleep-v0 --batched --envs-per-runner 16``
 
 Builds the suite's PPO config (:func:`mndt_envs.integrations.rllib.ppo_config`) with ``K``
-remote env runners for each ``K`` in ``--runners`` (all in the same run, one local Ray
-instance with as many CPUs as the largest ``K``), then times sampling alone: every runner
-samples ``--steps`` env steps with the current policy, concurrently; throughput is the total
-env steps over the wall time of the slowest runner. Median of ``--repeats`` rounds after one
-warm-up round. Prints a table with env-steps/s and the ratio to ``K = 1``, and the load
-average before the run (other processes share the cores).
+remote env runners for each ``K`` in ``--runners`` (all in the same run and the same local Ray
+instance), then times sampling alone: every runner samples ``--steps`` env steps with the
+current policy, concurrently; throughput is the total env steps over the wall time of the
+slowest runner. The configurations' rounds alternate (K=1, K=2, K=1, ...) so that background
+load hits them alike; median of ``--repeats`` rounds each, after one warm-up round. Prints a
+table with env-steps/s and the ratio to ``K = 1``, and the load average before and after the
+run (other processes share the cores).
 """
 
 from __future__ import annotations
@@ -42,26 +43,33 @@ def main() -> None:
 
     counts = [int(k) for k in args.runners.split(",")]
     load0 = os.getloadavg()
-    ray.init(num_cpus=max(counts), include_dashboard=False, log_to_driver=False)
-    rows = []
+    # all configurations live at once (idle runners use no CPU) and their rounds alternate, so a
+    # change of the machine's background load during the run hits every configuration alike
+    ray.init(num_cpus=sum(counts), include_dashboard=False, log_to_driver=False)
+    algos = {}
     for k in counts:
         cfg = ppo_config(args.env, {"scenario": args.scenario}, num_env_runners=k,
                          num_envs_per_env_runner=args.envs_per_runner, train_batch_size=args.steps * k,
                          batched=args.batched)
-        algo = cfg.build_algo()
-        group = algo.env_runner_group
+        algos[k] = cfg.build_algo()
 
-        def one_round(steps: int = args.steps) -> float:
-            t0 = time.perf_counter()
-            group.foreach_env_runner(lambda r, s=steps: sum(e.env_steps() for e in r.sample(num_timesteps=s)),
-                                     local_env_runner=False)
-            return time.perf_counter() - t0
+    def one_round(k: int, steps: int = args.steps) -> float:
+        t0 = time.perf_counter()
+        algos[k].env_runner_group.foreach_env_runner(
+            lambda r, s=steps: sum(e.env_steps() for e in r.sample(num_timesteps=s)), local_env_runner=False)
+        return time.perf_counter() - t0
 
-        one_round(max(50, args.steps // 10))  # warm-up (env build, first forward passes)
-        times = [one_round() for _ in range(args.repeats)]
-        med = statistics.median(times)
+    for k in counts:
+        one_round(k, max(50, args.steps // 10))  # warm-up (env build, first forward passes)
+    times: dict[int, list[float]] = {k: [] for k in counts}
+    for _ in range(args.repeats):
+        for k in counts:
+            times[k].append(one_round(k))
+    rows = []
+    for k in counts:
+        med = statistics.median(times[k])
         rows.append((k, args.steps * k, med, args.steps * k / med))
-        algo.stop()
+        algos[k].stop()
     ray.shutdown()
     load1 = os.getloadavg()
     base = rows[0][3]
