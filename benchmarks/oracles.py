@@ -143,7 +143,7 @@ def main() -> None:
     p.add_argument("--tasks", default="resource_allocation,cell_sleep,load_balancing")
     p.add_argument("--seeds", type=int, nargs="+", default=[1000])
     p.add_argument("--days", type=int, default=7, help="cell-sleep episode length [days]")
-    p.add_argument("--ra-users", type=int, nargs="+", default=[200, 700], help="toy users for resource allocation")
+    p.add_argument("--ra-users", type=int, nargs="*", default=[200, 700], help="toy users for resource allocation")
     p.add_argument("--lb-users", type=int, default=600)
     p.add_argument("--paper", action="store_true", help="resource allocation on the paper preset too")
     p.add_argument("--out", type=Path, default=Path("runs/oracles.md"))
