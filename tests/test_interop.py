@@ -226,3 +226,16 @@ def test_mndt_train_sb3_and_compare_policy(name, tmp_path):
     trained = [r for r in table if r["baseline"] == "trained:run"]
     assert len(trained) == 1 and trained[0]["task"] == task
     assert len(table) == 1 + len(mndt_envs.registration.task(task).baselines)
+
+
+def test_mndt_train_rejects_bad_input(tmp_path):
+    from typer.testing import CliRunner
+
+    from mndt_envs.cli import app
+
+    runner = CliRunner()
+    for args, needle in ((["train", "cell_sleep_v9"], "known"),
+                         (["train", "cell_sleep_v0", "--backend", "torchrl"], "allowed values"),
+                         (["train", "cell_sleep_v0", "--config", "{bad"], "JSON")):
+        res = runner.invoke(app, [*args, "--out", str(tmp_path / "x")])
+        assert res.exit_code != 0 and needle in res.output, res.output
