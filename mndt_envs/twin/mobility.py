@@ -586,26 +586,45 @@ class RoadMobility:
         self._s[ped] += self._v_ped[ped] * dt
         self._v[ped] = self._v_ped[ped]
         # 3. vehicles: Krauss with the leader ahead on the same edge
-        veh, e, leader = self.vehicle_order()
-        if veh.size:
-            has = leader >= 0
-            gap = np.full(veh.size, np.inf)
-            gap[has] = self._s[leader[has]] - self._s[veh[has]] - self.krauss.length
-            vl = np.zeros(veh.size)
-            vl[has] = self._v[leader[has]]
-            vmax = self.edge_vmax[e] * self._v_des_factor[veh]
-            v_new = krauss_speed(self._v[veh], vl, gap, vmax, dt, rng.random(veh.size), self.krauss)
-            s_old = self._s[veh]
-            s_new = self._clamp_platoons(veh, e, s_old + v_new * dt)
-            s_new = np.maximum(s_new, s_old)  # never backwards (old state was gap-consistent)
-            self._v[veh] = (s_new - s_old) / dt
-            self._s[veh] = s_new
+        self._drive(dt, rng)
         # 4. edge transitions (possibly several short edges in one step) and arrivals
         old_edge = np.full(self._n, -1, dtype=np.int64)
         movers = np.flatnonzero(trav)
         old_edge[movers] = self._edge_of(movers)
         old_edge[started] = -1  # vehicles starting a trip enter their first edge like any entrant
         old_ridx = self._ridx.copy()
+        arrived = self._cross_edges()
+        # 5. vehicles that entered a new edge queue behind the vehicles already on it
+        self._fix_entries(old_edge, old_ridx, rng)
+        trav_now = np.flatnonzero(self._state == 1)
+        self._update_xy(trav_now)
+        # 6. arrivals: dwell at the destination activity
+        a = np.flatnonzero(arrived)
+        if a.size:
+            self._activity[a] = self._dest[a]
+            self._dwell[a] = rng.exponential(self.dwell_mean_s[self._activity[a]])
+            self._v[a] = 0.0
+
+    def _drive(self, dt: float, rng: np.random.Generator) -> None:
+        """Vehicles: Krauss speeds with the leader ahead on the same edge; no overtaking, never backwards."""
+        veh, e, leader = self.vehicle_order()
+        if not veh.size:
+            return
+        has = leader >= 0
+        gap = np.full(veh.size, np.inf)
+        gap[has] = self._s[leader[has]] - self._s[veh[has]] - self.krauss.length
+        vl = np.zeros(veh.size)
+        vl[has] = self._v[leader[has]]
+        vmax = self.edge_vmax[e] * self._v_des_factor[veh]
+        v_new = krauss_speed(self._v[veh], vl, gap, vmax, dt, rng.random(veh.size), self.krauss)
+        s_old = self._s[veh]
+        s_new = self._clamp_platoons(veh, e, s_old + v_new * dt)
+        s_new = np.maximum(s_new, s_old)  # never backwards (old state was gap-consistent)
+        self._v[veh] = (s_new - s_old) / dt
+        self._s[veh] = s_new
+
+    def _cross_edges(self) -> np.ndarray:
+        """Move travellers past the ends of their edges (several short edges in one step); (n,) bool arrived."""
         arrived = np.zeros(self._n, dtype=bool)
         for _ in range(64):
             m = np.flatnonzero(self._state == 1)
@@ -623,16 +642,7 @@ class RoadMobility:
             go = m[~last]
             self._s[go] -= self.edge_len[ecur[~last]]
             self._ridx[go] += 1
-        # 5. vehicles that entered a new edge queue behind the vehicles already on it
-        self._fix_entries(old_edge, old_ridx, rng)
-        trav_now = np.flatnonzero(self._state == 1)
-        self._update_xy(trav_now)
-        # 6. arrivals: dwell at the destination activity
-        a = np.flatnonzero(arrived)
-        if a.size:
-            self._activity[a] = self._dest[a]
-            self._dwell[a] = rng.exponential(self.dwell_mean_s[self._activity[a]])
-            self._v[a] = 0.0
+        return arrived
 
     def _fix_entries(self, old_edge: np.ndarray, old_ridx: np.ndarray, rng: np.random.Generator) -> None:
         """Clamp vehicles that changed edge behind the vehicles that stayed; if no room, wait at the junction."""
@@ -709,6 +719,43 @@ class RoadMobility:
 # ============================================================================================
 # indoor mobility
 # ============================================================================================
+def _indoor_polygons(buildings: list | None, max_wall_edges: int, min_area_m2: float) -> list:
+    """Building outlines usable indoors: largest part, at least ``min_area_m2``, simplified to few walls."""
+    import shapely
+
+    polys = []
+    for b in buildings or []:
+        if b is None or b.is_empty:
+            continue
+        if b.geom_type == "MultiPolygon":
+            b = max(b.geoms, key=lambda g: g.area)
+        if b.geom_type != "Polygon" or b.area < min_area_m2:
+            continue
+        tol = 0.25
+        while len(b.exterior.coords) - 1 > max_wall_edges:
+            b = b.simplify(tol)
+            tol *= 2
+        if b.is_valid and not b.is_empty and b.geom_type == "Polygon":
+            polys.append(shapely.Polygon(b.exterior))  # ignore courtyards (interior rings)
+    if not polys:
+        raise ValueError(f"IndoorMobility: no building polygon with area >= {min_area_m2} m²")
+    return polys
+
+
+def _wall_segments(polys: list, ne: int) -> tuple[np.ndarray, np.ndarray]:
+    """(n_buildings, ne, 2) wall start points and directions [m], padded with far-away walls."""
+    nb = len(polys)
+    a = np.full((nb, ne, 2), np.nan)
+    b = np.full((nb, ne, 2), np.nan)
+    for i, p in enumerate(polys):
+        c = np.asarray(p.exterior.coords)
+        a[i, : len(c) - 1] = c[:-1]
+        b[i, : len(c) - 1] = c[1:]
+    pad = np.isnan(a[..., 0])
+    a[pad], b[pad] = 1e6, 1e6 + 1.0  # padding walls far away: their force underflows to 0
+    return a, b - a
+
+
 class IndoorMobility:
     """Users inside buildings under a social force (Helbing-style, simplified).
 
@@ -749,37 +796,13 @@ class IndoorMobility:
     ) -> None:
         import shapely
 
-        polys = []
-        for b in buildings or []:
-            if b is None or b.is_empty:
-                continue
-            if b.geom_type == "MultiPolygon":
-                b = max(b.geoms, key=lambda g: g.area)
-            if b.geom_type != "Polygon" or b.area < min_area_m2:
-                continue
-            tol = 0.25
-            while len(b.exterior.coords) - 1 > max_wall_edges:
-                b = b.simplify(tol)
-                tol *= 2
-            if b.is_valid and not b.is_empty and b.geom_type == "Polygon":
-                polys.append(shapely.Polygon(b.exterior))  # ignore courtyards (interior rings)
-        if not polys:
-            raise ValueError(f"IndoorMobility: no building polygon with area >= {min_area_m2} m²")
+        polys = _indoor_polygons(buildings, max_wall_edges, min_area_m2)
         self.polys = polys
         self._geoms = np.asarray(polys, dtype=object)
         shapely.prepare(self._geoms)
         self.area = shapely.area(self._geoms)
-        nb = len(polys)
         ne = max(len(p.exterior.coords) - 1 for p in polys)
-        a = np.full((nb, ne, 2), np.nan)
-        b = np.full((nb, ne, 2), np.nan)
-        for i, p in enumerate(polys):
-            c = np.asarray(p.exterior.coords)
-            a[i, : len(c) - 1] = c[:-1]
-            b[i, : len(c) - 1] = c[1:]
-        pad = np.isnan(a[..., 0])
-        a[pad], b[pad] = 1e6, 1e6 + 1.0  # padding walls far away: their force underflows to 0
-        ab = b - a
+        a, ab = _wall_segments(polys, ne)
         # (n_buildings, max_edges) wall segments: start point, direction, 1/|direction|²
         self._wax, self._way, self._wabx, self._waby = a[..., 0], a[..., 1], ab[..., 0], ab[..., 1]
         self._winv = 1.0 / np.maximum((ab * ab).sum(-1), 1e-12)
