@@ -252,6 +252,8 @@ def test_feature_table_indices() -> None:
     rows = t.splitlines()[2:]
     assert rows[0].startswith("| 0 | `a`") and rows[1].startswith("| 1 … n |") and rows[2].startswith("| n + 1 |")
     assert "[-1, x]" in rows[1]
+    t = feature_table([Feature("a", "1", 0, 1, "n"), Feature("b", "1", 0, 1, "n", "x | y")])
+    assert "| 0 … n - 1 |" in t and "| n … 2n - 1 |" in t and "x \\| y" in t
 
 
 # ---------------------------------------------------------------- a fourth task through the contract alone

@@ -28,10 +28,12 @@ __all__ = ["TaskEnv", "MaskedTaskEnv", "feature_table", "load_renderer"]
 
 
 def _fmt_offset(terms: dict[str, int]) -> str:
-    parts = [(f"{c}{s}" if c != 1 else s) for s, c in terms.items() if s and c]
-    if terms.get("", 0) or not parts:
-        parts.append(str(terms.get("", 0)))
-    return " + ".join(parts)
+    """``{"": 1, "n": 2}`` -> ``"2n + 1"`` (symbolic index of an observation entry)."""
+    out = " + ".join((f"{c}{s}" if c != 1 else s) for s, c in terms.items() if s and c)
+    const = terms.get("", 0)
+    if not out:
+        return str(const)
+    return out + (f" + {const}" if const > 0 else f" - {-const}" if const < 0 else "")
 
 
 def _fmt_num(x: float | str) -> str:
@@ -55,7 +57,8 @@ def feature_table(features: Sequence[Feature]) -> str:
             end[f.size] = end.get(f.size, 0) + 1
             end[""] = end.get("", 0) - 1
             idx = f"{start} … {_fmt_offset(end)}"
-        rows.append(f"| {idx} | `{f.name}` | {f.unit} | [{_fmt_num(f.low)}, {_fmt_num(f.high)}] | {f.description} |")
+        desc = f.description.replace("|", "\\|")  # a pipe would end the Markdown cell
+        rows.append(f"| {idx} | `{f.name}` | {f.unit} | [{_fmt_num(f.low)}, {_fmt_num(f.high)}] | {desc} |")
         key = "" if f.size == "1" else f.size
         off[key] = off.get(key, 0) + 1
     return "\n".join(rows)

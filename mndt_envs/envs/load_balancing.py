@@ -33,7 +33,8 @@ class LoadBalancingEnv(TaskEnv):
     ``Box((4 n_cells + 2,), float32)``: busy degrees ``b`` (n, capped at ``n_users / U_max``),
     powers relative to the reference ``(p - p_ref) / s`` (n), ``p_min(k)`` on the same scale
     (n), each antenna's neighbourhood coverage (n; share of covered users served in
-    ``{i} ∪ N(i)``), then ``sin``/``cos`` of the hour of day. ``s = max(p_up_db, p_down_db)``.
+    ``{i} ∪ N(i)``), then ``sin``/``cos`` of the hour of day. ``s = max(p_up_db, p_down_db)``; ``n`` = antennas
+    (cells).
 
     ## Rewards
     ``-std(b) - over_busy_penalty * share(b_i >= b_over)`` for the new period (``target="local"``:

@@ -18,7 +18,7 @@ PminMethod = Literal["exact", "mlp", "none"]
 
 # single agent: blocks of n entries (one per antenna), then the hour; s = max(p_up_db, p_down_db) [dB]
 FEATURES: tuple[Feature, ...] = (
-    Feature("busy", "1", 0.0, "n_users/U_max", "n", "busy degree b_i = |U_i| / U_max of every antenna"),
+    Feature("busy", "1", 0.0, "n_users/U_max", "n", "busy degree (users served / U_max) of every antenna"),
     Feature("p_norm", "s dB", "-p_down_db/s", "p_up_db/s", "n", "CPICH power relative to the reference"),
     Feature("p_min_norm", "s dB", "-p_down_db/s", "p_up_db/s", "n", "p_min(k) of the period, same scale"),
     Feature("nb_coverage", "1", 0.0, 1.0, "n", "share of covered users in {i} ∪ N(i)"),
