@@ -380,8 +380,13 @@ class _Policy:
         with torch.no_grad():
             out = module.forward_inference({Columns.OBS: tens(obs)})
             dist = module.get_inference_action_dist_cls().from_logits(out[Columns.ACTION_DIST_INPUTS])
-            act: Any = dist.to_deterministic().sample()
-            return np.asarray(act.numpy())
+            sample: Any = dist.to_deterministic().sample()
+            act = np.asarray(sample.numpy())
+        # RLlib's module-to-env step (normalize_actions=True, its default): Box actions leave the
+        # policy in [-1, 1] and are mapped onto the space's bounds
+        from ray.rllib.utils.spaces.space_utils import unsquash_action
+
+        return np.asarray(unsquash_action(act, module.action_space))
 
     def act_batch(self, kind: str, obs: Any, masks: np.ndarray | None) -> np.ndarray:
         """Actions of a batch of observations (rows) of one agent kind."""
