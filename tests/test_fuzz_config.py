@@ -74,12 +74,10 @@ def _leaf_fields(cls: type, prefix: tuple[str, ...]) -> list[tuple[tuple[str, ..
 
 
 def _task_config_class(name: str) -> type | None:
+    """The task's config dataclass (``cell_sleep`` → ``CellSleepConfig``)."""
     mod = importlib.import_module(f"mndt_envs.tasks.{name}")
-    for attr in dir(mod):
-        obj = getattr(mod, attr)
-        if attr.endswith("Config") and isinstance(obj, type) and dataclasses.is_dataclass(obj):
-            return obj
-    return None
+    obj = getattr(mod, "".join(w.capitalize() for w in name.split("_")) + "Config", None)
+    return obj if isinstance(obj, type) and dataclasses.is_dataclass(obj) else None
 
 
 SCENARIO_FIELDS = [f for f in _leaf_fields(ScenarioConfig, ()) if f[0] != ("channel", "model")]
@@ -163,7 +161,8 @@ def _memory_limit(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_fuzzed_config_works_or_names_the_field(task: str, data: st.DataObject) -> None:
     spec = next(t for t in TASKS if t.name == task)
     cls = _task_config_class(task)
-    pool = SCENARIO_FIELDS + (_leaf_fields(cls, ("task",)) if cls is not None else [])
+    assert cls is not None, f"mndt_envs.tasks.{task} exports no config dataclass to fuzz"
+    pool = SCENARIO_FIELDS + _leaf_fields(cls, ("task",))
     n_fields = data.draw(st.integers(1, 3), label="number of fields")
     idx = [data.draw(st.integers(0, len(pool) - 1), label="field") for _ in range(n_fields)]
     chosen = [pool[i] for i in dict.fromkeys(idx)]  # (st.lists makes hypothesis discard many draws as invalid)
