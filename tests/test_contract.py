@@ -330,3 +330,14 @@ def test_check_task_core_catches_a_broken_core() -> None:
     assert check_task_core(PowerLevelsCore("toy", kw)) == 2
     with pytest.raises(AssertionError, match="no episode end"):
         check_task_core(NoEnd("toy", kw), max_steps=5)
+
+
+def test_parallel_state_is_the_global_observation(spec) -> None:
+    penv = parallel_env(spec.parallel_name, **spec.test_kwargs)
+    penv.reset(seed=0)
+    st = penv.state()
+    if spec.name == "cell_sleep":
+        assert st.shape == (len(penv.possible_agents), penv.core.features_matrix().shape[1])
+    else:
+        single, _ = penv.core.spaces()
+        assert single.contains(st)

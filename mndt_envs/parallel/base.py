@@ -123,8 +123,9 @@ class TaskParallelEnv(ParallelEnv):
         return infos
 
     def state(self) -> Any:
-        """Global state: the single-agent observation of the same core."""
-        return self.core.observation()
+        """Global state: the single-agent observation of the same core (its ``"observation"`` part if masked)."""
+        obs = self.core.observation()
+        return obs["observation"] if isinstance(obs, dict) and "action_mask" in obs else obs
 
     def render(self) -> Any:
         if self.render_mode != "rgb_array" or self.renderer is None:
