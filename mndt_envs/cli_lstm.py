@@ -107,10 +107,12 @@ def compare(
     for name in names:
         if name == "traffic":
             res: Any = ex.run_traffic_forecasters(_data_dir(data_dir), seeds=sd, max_seconds=max_seconds)
-            md = ex.comparison_markdown(res, "Milan traffic, P 144 → L 12, rolling origin and generalisation")
+            md = ex.summary_markdown(res) + "\n\n" + ex.comparison_markdown(
+                res, "Milan traffic, P 144 → L 12, rolling origin and generalisation")
         elif name == "users":
             res = ex.run_user_forecasters(_data_dir(data_dir), seeds=sd, max_seconds=max_seconds)
-            md = ex.comparison_markdown(res, "KAIST user counts (centre cell), P 50 → L 10")
+            md = ex.summary_markdown(res) + "\n\n" + ex.comparison_markdown(
+                res, "KAIST user counts (centre cell), P 50 → L 10")
         else:
             r = ex.run_channel(max_seconds=max_seconds, seeds=sd)
             res = {"name": r.name, "rows": r.rows, "details": r.details}

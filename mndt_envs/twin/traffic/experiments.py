@@ -68,6 +68,7 @@ __all__ = [
     "markdown_table",
     "comparison_markdown",
     "channel_markdown",
+    "summary_markdown",
     "ar_direct_fit",
 ]
 
@@ -603,4 +604,30 @@ def channel_markdown(res: ExperimentResult) -> str:
     for m, r in res.rows.items():
         lines.append(f"| {m} | {r['nmse']:.4f} | {r['nmse_db']:.2f} | {r['rmse_db']:.2f} | "
                      f"{100 * r['accuracy_db']:.1f} % |")
+    return "\n".join(lines)
+
+
+def summary_markdown(result: dict[str, Any]) -> str:
+    """One row per split: every method's accuracy side by side, and the learned models' series won."""
+    groups = [*result.get("folds", {}).items(), *result.get("splits", {}).items()]
+    if not groups:
+        return ""
+    methods = [m for m, r in groups[0][1].items() if isinstance(r, dict)]
+    refs = [m for m in methods if m.startswith(("seasonal", "persistence"))]
+    head = "| split | " + " | ".join(methods) + " | series where shipped beats " + " / ".join(refs) + " |"
+    lines = [head, "|---" * (len(methods) + 2) + "|"]
+    for label, scores in groups:
+        cells = []
+        for m in methods:
+            r = scores[m]
+            c = f"{100 * r['accuracy']:.2f} %"
+            if "n_seeds" in r and r["n_seeds"] > 1:
+                c += f" ± {100 * r['accuracy_std']:.2f}"
+            cells.append(c)
+        ship = next((m for m in methods if m.startswith("shipped")), None)
+        won = ""
+        if ship:
+            ps = np.array(scores[ship]["per_series"])
+            won = " / ".join(f"{int(np.sum(ps > np.array(scores[q]['per_series'])))} of {ps.size}" for q in refs)
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {won} |")
     return "\n".join(lines)
