@@ -31,9 +31,15 @@ def main() -> None:
     ap.add_argument("--runners", default="1,2", help="comma-separated env-runner counts")
     ap.add_argument("--envs-per-runner", type=int, default=1)
     ap.add_argument("--batched", action="store_true", help="batched vector env per runner (single-agent ids)")
+    ap.add_argument("--worker-niceness", type=int, default=0,
+                    help="niceness of Ray's worker processes (Ray's own default is 15)")
     args = ap.parse_args()
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = "1"
+    # Ray starts its workers (the env runners) at niceness 15 so that the driver stays responsive; on
+    # a machine shared with other jobs at niceness 0 they then get only the CPU time those leave
+    # over, which 1 and 2 runners split alike. Niceness 0 lets the runners compete on equal terms.
+    os.environ["RAY_worker_niceness"] = str(args.worker_niceness)
 
     import ray
     from rich.console import Console
@@ -81,7 +87,8 @@ def main() -> None:
     for k, n, med, sps in rows:
         t.add_row(str(k), str(n), f"{med:.2f}", f"{sps:.0f}", f"{sps / base:.2f}x")
     Console().print(t)
-    print(f"load average before {load0[0]:.2f} / after {load1[0]:.2f} (1-min), {os.cpu_count()} CPUs")
+    print(f"load average before {load0[0]:.2f} / after {load1[0]:.2f} (1-min), {os.cpu_count()} CPUs; "
+          f"Ray worker niceness {args.worker_niceness}")
 
 
 if __name__ == "__main__":
