@@ -141,6 +141,7 @@ class BatchedCellSleepCore:
         self.z_k0 = np.zeros(n, dtype=np.int64)  # demand row of each episode's first noise row
         self.demand = xp.zeros((n, g))
         self.totals = {k: xp.zeros((n,)) for k in _TOTALS}
+        self._obs_buf: np.ndarray | None = None
         self._ar = xp.arange(n)
 
     # ---------------------------------------------------------------- demand
@@ -242,7 +243,10 @@ class BatchedCellSleepCore:
         self.n_act = n_act
         has = denom > 0
         pos = d > 0
-        t0 = xp.where(has, d / xp.where(has, denom, 1.0), 0.0)
+        if xp.is_numpy:
+            t0 = np.divide(d, denom, out=np.zeros_like(d), where=has)
+        else:
+            t0 = xp.where(has, d / xp.where(has, denom, 1.0), 0.0)
         self.d_over_denom = t0
         t1 = xp.astype((n_act == 1.0) & pos, xp.float64)
         t2 = d * self.inv_denom_all
@@ -452,6 +456,21 @@ class BatchedCellSleepCore:
         site_on = xp.astype(self.site_alive_count > 0, f32)[:, self.site]
         share_on = ((xp.astype(st == ON, xp.float64) @ self.S) / self.cells_per_site)[:, self.site]
         hist = xp.minimum(xp.astype(self.hist, f32), 10.0)  # (N, HISTORY, n_cells)
+        if xp.is_numpy:  # fill a buffer whose static columns are set once
+            f = self._obs_buf
+            if f is None or f.shape[0] != n:
+                f = self._obs_buf = np.zeros((n, nc, N_FEATURES), dtype=np.float32)
+                f[:, :, 6:13] = self.static[None]
+            f[:, :, 0] = np.sin(tod)[:, None]
+            f[:, :, 1] = np.cos(tod)[:, None]
+            f[:, :, 2:6] = hist.transpose(0, 2, 1)
+            f[:, :, 13:17] = st[:, :, None] == np.arange(4, dtype=np.int8)
+            f[:, :, 17] = site_on
+            f[:, :, 18] = share_on
+            f[:, :, 19] = self.mask_grid
+            f[:, :, 20] = self.mask_site
+            f[:, :, 21] = np.minimum(self.lc, 10.0)
+            return f.copy()
         cols = [
             xp.asarray(np.repeat(np.sin(tod)[:, None], nc, 1), f32)[:, :, None],
             xp.asarray(np.repeat(np.cos(tod)[:, None], nc, 1), f32)[:, :, None],
