@@ -159,6 +159,9 @@ class BatchedResourceAllocationCore:
             raise ValueError(f"rb_classes = {rb_classes!r}: expected an integer >= 0 (0 = automatic)")
         self.n_classes = int(rb_classes) or max(8, math.ceil(b.n_cells / 8))
         self._classes = self._rb_classes() if rb_solver == "fast" else []
+        self._class_of = np.zeros(c, dtype=np.int64)  # class of each BS
+        for j, cls in enumerate(self._classes):
+            self._class_of[cls] = j
         # state
         self.t = np.zeros(n, dtype=np.int64)
         self.pos = np.zeros((n, u, 2))
@@ -423,25 +426,34 @@ class BatchedResourceAllocationCore:
             rank = group_rank(eu, np.minimum(rate_s, requested[ii, uu]) + eta * rate_s)  # strongest request first
             p_rb = np.zeros((m, c, nrb), dtype=np.float32)
             rb_on = np.zeros(len(ii), dtype=np.int64)
-            taken = np.zeros((m, c, nrb), dtype=bool)
-            for cls in self._classes:  # classes in turn; the BSs of one class (in all episodes) at once
-                sel = np.flatnonzero(np.isin(sv, cls))
+            taken = np.zeros((m * c, nrb), dtype=bool)  # RBs given away, per (episode, BS)
+            # scheduled users grouped by class (stable: in (episode, user) order inside a class)
+            by_cls = np.argsort(self._class_of[sv], kind="stable")
+            bounds = np.searchsorted(self._class_of[sv][by_cls], np.arange(len(self._classes) + 1))
+            for j in range(len(self._classes)):  # classes in turn; the BSs of one class (in all episodes) at once
+                sel = by_cls[bounds[j]: bounds[j + 1]]
                 if len(sel) == 0:
                     continue
-                e_s = ii[sel]
+                e_s = ii[sel]  # non-decreasing
                 # each user's interference on every RB from the classes decided so far, by a batched
                 # product over episodes (users padded to the largest count of an episode)
-                slot = group_rank(e_s, -sel.astype(np.float64))  # position among the episode's selected users
+                slot = np.arange(len(sel)) - np.searchsorted(e_s, e_s)  # position among its episode's users
                 g_pad = np.zeros((m, int(slot.max()) + 1, c), dtype=np.float32)
                 g_pad[e_s, slot] = glin[e_s, :, uu[sel]]
                 interf = (g_pad @ p_rb)[e_s, slot]  # (n_sel, n_rb) [W]
-                rk = rank[sel]
-                for q in range(int(rk.max()) + 1):  # strongest request first: each takes its least interfered free RB
-                    w = np.flatnonzero(rk == q)
-                    ew, cw = e_s[w], sv[sel[w]]
-                    r = np.argmin(np.where(taken[ew, cw], np.inf, interf[w]), axis=1)
-                    taken[ew, cw, r] = True
-                    rb_on[sel[w]] = r
+                # strongest request first (rank 0, 1, ... of each BS): each takes its least interfered free RB
+                by_rk = np.argsort(rank[sel], kind="stable")
+                rks = rank[sel][by_rk]
+                qb = np.searchsorted(rks, np.arange(int(rks[-1]) + 2))
+                bs = eu[sel][by_rk]  # (n_sel,) row of ``taken`` of each user, in rank order
+                intf = interf[by_rk]
+                got = np.empty(len(sel), dtype=np.int64)
+                for q in range(len(qb) - 1):
+                    a, b = qb[q], qb[q + 1]
+                    r = np.argmin(np.where(taken[bs[a:b]], np.inf, intf[a:b]), axis=1)
+                    taken[bs[a:b], r] = True
+                    got[a:b] = r
+                rb_on[sel[by_rk]] = got
                 p_rb[e_s, sv[sel], rb_on[sel]] = p_user[e_s, sv[sel]]
             rb[on] = rb_on
             if self.cfg.power_split == "waterfill":
