@@ -409,8 +409,8 @@ class BatchedResourceAllocationCore:
         """(rb (m, U), power (m, U) [W]) for the association ``serving`` of ``rows``."""
         m, u, c, nrb = len(rows), self.n_users, self.n_cells, self.n_rb
         on = serving >= 0
-        counts = np.zeros((m, c), dtype=np.int64)
-        np.add.at(counts, (np.repeat(np.arange(m), u)[on.ravel()], serving[on]), 1)
+        cell_g = (np.arange(m)[:, None] * c + serving)[on]  # global (episode, cell) of each scheduled user
+        counts = np.bincount(cell_g, minlength=m * c).reshape(m, c)  # (m, C) users per BS
         p_user = self.p_max[None, :] / np.maximum(counts, 1)  # (m, C) [W]
         glin = self.glin[rows]
         rb = np.full((m, u), -1, dtype=np.int64)
