@@ -46,7 +46,6 @@ __all__ = [
     "LSTMTrafficGenerator",
     "LSTMDemand",
     "demand_series",
-    "make_demand",
     "train_generator",
     "train_user_count_forecaster",
     "load_user_count_forecaster",
@@ -374,13 +373,6 @@ class LSTMDemand:
             return np.zeros(0)
         frac = self._cum_at(t + dt) - self._cum_at(t)  # (groups,)
         return self._total * np.maximum(frac, 0.0)[self._group]
-
-
-def make_demand(cfg: Any) -> LSTMDemand:
-    """Demand model for ``cfg.traffic.model == "lstm"``: users' totals bounded by ``max_demand_rb_s · B_RB``."""
-    if cfg.traffic.model != "lstm":
-        raise ValueError(f"make_demand: traffic.model = {cfg.traffic.model!r}; this factory builds 'lstm'")
-    return LSTMDemand.from_config(cfg)
 
 
 def load_user_count_forecaster(path: str | Path | None = None) -> Any:
