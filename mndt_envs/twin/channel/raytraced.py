@@ -239,10 +239,8 @@ def _map_key(cfg: ScenarioConfig, tx_xyz: np.ndarray, uma: np.ndarray, tx_indoor
         "tx_indoor": tx_indoor.tolist(),
         "materials": sorted((materials or {}).items()),
     }
-    try:
-        from ..._version import __version__ as pkg_version
-    except ImportError:
-        pkg_version = "0"
+    from ..._version import __version__ as pkg_version
+
     return cache_key("radiomap", payload, f"{RT_FORMAT}/{pkg_version}"), payload
 
 
