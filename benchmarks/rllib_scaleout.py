@@ -8,7 +8,9 @@ Builds the suite's PPO config (:func:`mndt_envs.integrations.rllib.ppo_config`) 
 remote env runners for each ``K`` in ``--runners`` (all in the same run and the same local Ray
 instance), then times sampling alone: every runner samples ``--steps`` env steps with the
 current policy, concurrently; throughput is the total env steps over the wall time of the
-slowest runner. The configurations' rounds alternate (K=1, K=2, K=1, ...) so that background
+slowest runner. As a reference measured in the same run, the env alone (no Ray, no policy) is
+stepped in one process and in two concurrent processes: the ratio the machine itself allows.
+The configurations' rounds alternate (K=1, K=2, K=1, ...) so that background
 load hits them alike; median of ``--repeats`` rounds each, after one warm-up round. Prints a
 table with env-steps/s and the ratio to ``K = 1``, and the load average before and after the
 run (other processes share the cores).
@@ -17,9 +19,53 @@ run (other processes share the cores).
 from __future__ import annotations
 
 import argparse
+import multiprocessing as mp
 import os
 import statistics
 import time
+
+
+def _plain_steps(env: str, scenario: str, steps: int, batched: int) -> float:
+    """Step the env ``steps`` env steps without Ray (fixed legal actions); returns seconds."""
+    import gymnasium as gym
+    import numpy as np
+
+    import mndt_envs
+    from mndt_envs.integrations.rllib import is_multi_agent
+
+    t0 = time.perf_counter()
+    if is_multi_agent(env):
+        penv = mndt_envs.parallel_env(env, scenario=scenario)
+        penv.reset(seed=0)
+        acts = {a: penv.action_space(a).sample() for a in penv.possible_agents}
+        for _ in range(steps):
+            if not penv.agents:
+                penv.reset()
+            penv.step(acts)
+    else:
+        venv = gym.make_vec(env, num_envs=max(batched, 1), vectorization_mode="vector_entry_point",
+                            scenario=scenario)
+        venv.reset(seed=0)
+        act = np.zeros(venv.action_space.shape, dtype=venv.action_space.dtype)
+        for _ in range(steps // max(batched, 1)):
+            venv.step(act)
+    return time.perf_counter() - t0
+
+
+def plain_ratio(env: str, scenario: str, steps: int, batched: int, repeats: int) -> tuple[float, float]:
+    """The machine's own ceiling: env-steps/s of 1 process and of 2 concurrent processes, no Ray."""
+    ctx = mp.get_context("spawn")
+    one, two = [], []
+    with ctx.Pool(2) as pool:
+        pool.starmap(_plain_steps, [(env, scenario, 10, batched)] * 2)  # warm-up: imports, twin
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            pool.apply(_plain_steps, (env, scenario, steps, batched))
+            one.append(steps / (time.perf_counter() - t0))
+            t0 = time.perf_counter()
+            pool.starmap(_plain_steps, [(env, scenario, steps, batched)] * 2)
+            two.append(2 * steps / (time.perf_counter() - t0))
+    return statistics.median(one), statistics.median(two)
 
 
 def main() -> None:
@@ -87,6 +133,10 @@ def main() -> None:
     for k, n, med, sps in rows:
         t.add_row(str(k), str(n), f"{med:.2f}", f"{sps:.0f}", f"{sps / base:.2f}x")
     Console().print(t)
+    p1, p2 = plain_ratio(args.env, args.scenario, args.steps * 4, args.envs_per_runner if args.batched else 0,
+                         args.repeats)
+    print(f"reference, same machine, no Ray or policy: the env alone steps {p1:.0f} env-steps/s in one process, "
+          f"{p2:.0f} in two concurrent processes ({p2 / p1:.2f}x)")
     print(f"load average before {load0[0]:.2f} / after {load1[0]:.2f} (1-min), {os.cpu_count()} CPUs; "
           f"Ray worker niceness {args.worker_niceness}")
 
