@@ -10,7 +10,7 @@ Prints one table per task (and writes them as Markdown to ``--out``):
 
 Usage::
 
-    python benchmarks/oracles.py                       # all three on toy (about 10 minutes on 2 cores)
+    python benchmarks/oracles.py                       # all three on toy (about 20 minutes on 2 busy cores)
     python benchmarks/oracles.py --tasks cell_sleep    # one task
     python benchmarks/oracles.py --paper               # + resource allocation on `paper` (long)
 """
