@@ -248,8 +248,8 @@ class BatchedLoadBalancingCore:
         a, b = ids[:, :, ii].reshape(mm, -1), ids[:, :, jj].reshape(mm, -1)
         ok = (a >= 0) & (b >= 0) & (a != b)
         e = np.repeat(np.arange(mm), a.shape[1]).reshape(mm, -1)
-        cnt = np.zeros((mm, nn, nn))
-        np.add.at(cnt, (e[ok], a[ok], b[ok]), 1.0)
+        flat = (e[ok] * nn + a[ok]) * nn + b[ok]
+        cnt = np.bincount(flat, minlength=mm * nn * nn).astype(np.float64).reshape(mm, nn, nn)
         cnt = cnt + cnt.transpose(0, 2, 1)
         order = np.argsort(-cnt, axis=2, kind="stable")[:, :, :mx]
         good = np.take_along_axis(cnt, order, axis=2) > 0
