@@ -36,25 +36,33 @@ TRAIN_SCENARIOS: list[tuple[str, dict[str, Any]]] = [(sc, cfg) for name, sc, cfg
 
 
 class TunedConstantTheta:
-    """PPO-Lagrangian's policy family with constant parameters ``x`` (demand action mode).
+    """PPO-Lagrangian's policy family with constant parameters ``x``.
 
     Args:
-        env: ``mndt/ResourceAllocation-v0`` in the demand action mode.
+        env: ``mndt/ResourceAllocation-v0`` (demand action mode; in ``direct`` mode the same allocation is
+            returned as a direct action, like the other baselines).
         x: the 4 raw parameters (``θ = tanh(x)``); default :data:`TUNED_X`.
     """
 
     def __init__(self, env: Any, x: tuple[float, ...] | np.ndarray | None = None) -> None:
         self.core: ResourceAllocationCore = env.unwrapped.core
-        if self.core.cfg.action_mode != "demand":
-            raise ValueError("TunedConstantTheta needs task.action_mode = 'demand'")
         self.x = np.asarray(TUNED_X if x is None else x, dtype=np.float64)
         if self.x.shape != (4,) or not np.all(np.isfinite(self.x)):
             raise ValueError(f"x = {x!r}: expected 4 finite numbers")
 
     def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
-                deterministic: bool = True) -> tuple[np.ndarray, None]:
-        """Demand fractions for the current step."""
-        return fractions_from_theta(self.core, self.x), None
+                deterministic: bool = True) -> tuple[Any, None]:
+        """Demand fractions for the current step (in ``direct`` mode: the matching's allocation as a dict)."""
+        c = self.core
+        frac = fractions_from_theta(c, self.x)
+        if c.cfg.action_mode == "demand":
+            return frac, None
+        alloc = c.match(frac * c.remaining, frac > 0)  # what the demand mode would do, as a direct action
+        hit = c.cand == alloc.serving[None, :]
+        assoc = np.where(alloc.serving >= 0, np.argmax(hit, axis=0), c.k)
+        p = np.where(alloc.serving >= 0, alloc.power_w / c.p_max[np.maximum(alloc.serving, 0)], 0.0)
+        return {"association": assoc.astype(np.int64), "rb": np.maximum(alloc.rb, 0).astype(np.int64),
+                "power": np.clip(p, 0, 1).astype(np.float32)}, None
 
 
 def score(envs: list[Any], x: np.ndarray, seeds: list[int], target: float = 0.95,

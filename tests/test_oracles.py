@@ -188,3 +188,12 @@ def test_ra_per_step_bound_matches_the_coupled_lp() -> None:
     assert split.throughput_bw == pytest.approx(joint.throughput_bw, rel=1e-6)
     assert split.satisfaction_ratio >= joint.satisfaction_ratio - 1e-9
     assert split.throughput_bw_at_target >= joint.throughput_bw_at_target * (1 - 1e-6)
+
+
+def test_tuned_constant_theta_direct_mode() -> None:
+    from mndt_envs.baselines.tuned_resource_allocation import TunedConstantTheta
+
+    env = gym.make("mndt/ResourceAllocation-v0", scenario="toy",
+                   config={"users": {"n_users": 20}, "task": {"action_mode": "direct", "episode_steps": 2}})
+    m = run_episode(env, TunedConstantTheta(env), 0)["metrics"]
+    assert m["throughput_bw"] > 0
