@@ -206,8 +206,24 @@ class BatchedLoadBalancingCore:
         inc = cov.incidence(ids_r, nt, w)
         thr = self.base.threshold_dbm
 
+        # ``cov.neighbourhood_coverage``, re-evaluating only the MRs of blocks whose powers changed since the
+        # last call (a block's coverage depends on its own powers only; MR rows are grouped by block, one per
+        # user): the procedure iterates until its slowest block is done, and most blocks are done early.
+        rows_per_block = len(ids_r) // n_blocks
+        tot = np.asarray(inc.sum(axis=1)).ravel()
+        memo: dict[str, np.ndarray] = {}
+
         def exact(p: np.ndarray) -> np.ndarray:
-            return cov.neighbourhood_coverage(ids_r, att_r, p, thr, inc, w)
+            pb = p.reshape(n_blocks, self.n)
+            if "p" not in memo:
+                memo["covd"] = cov.covered_mrs(ids_r, att_r, p, thr).astype(np.float64)
+            else:
+                changed = np.repeat((pb != memo["p"]).any(axis=1), rows_per_block)
+                if changed.any():
+                    memo["covd"][changed] = cov.covered_mrs(ids_r[changed], att_r[changed], p, thr)
+            memo["p"] = pb.copy()
+            num = inc @ memo["covd"]
+            return np.where(tot > 0, num / np.maximum(tot, 1e-12), 1.0)
 
         req = np.minimum(c.c_min, exact(np.tile(self.p_ref, n_blocks)) - c.coverage_slack - 1e-9)
         p_top = np.tile(np.maximum(np.minimum(self.p_ref, self.p_max), self.p_lo), n_blocks)
