@@ -236,6 +236,7 @@ def test_mndt_train_rejects_bad_input(tmp_path):
     runner = CliRunner()
     for args, needle in ((["train", "cell_sleep_v9"], "known"),
                          (["train", "cell_sleep_v0", "--backend", "torchrl"], "allowed values"),
-                         (["train", "cell_sleep_v0", "--config", "{bad"], "JSON")):
+                         (["train", "cell_sleep_v0", "--config", "{bad"], "JSON"),
+                         (["train", "cell_sleep_v0", "--backend", "rllib", "--address", "cluster"], "ray://")):
         res = runner.invoke(app, [*args, "--out", str(tmp_path / "x")])
         assert res.exit_code != 0 and needle in res.output, res.output
