@@ -205,10 +205,11 @@ def test_resource_allocation_errors() -> None:
 
 
 # ---------------------------------------------------------------------- load balancing
-def _lb_compare(n: int, member: int, backend: str = "numpy") -> None:
-    env = gym.make("mndt/LoadBalancing-v0", scenario="toy", config=LB_CFG)
+def _lb_compare(n: int, member: int, backend: str = "numpy", cfg: dict | None = None) -> None:
+    cfg = LB_CFG if cfg is None else cfg
+    env = gym.make("mndt/LoadBalancing-v0", scenario="toy", config=cfg)
     obs, _ = env.reset(seed=30 + member)
-    core = BatchedLoadBalancingCore(n, "toy", LB_CFG, backend=backend)
+    core = BatchedLoadBalancingCore(n, "toy", cfg, backend=backend)
     core.reset(seed=30)
     rng = np.random.default_rng(0)
     for t in range(9):
@@ -233,6 +234,10 @@ def test_load_balancing_n1_equals_single_env() -> None:
 
 def test_load_balancing_member_of_8_equals_single_env() -> None:
     _lb_compare(8, 3)
+
+
+def test_load_balancing_local_target_member_equals_single_env() -> None:
+    _lb_compare(3, 2, cfg={"task": {"episode_steps": 4, "target": "local", "n_candidates": 4}})
 
 
 @pytest.mark.skipif(not _has_torch(), reason="torch not installed")

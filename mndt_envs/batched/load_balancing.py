@@ -236,15 +236,16 @@ class BatchedLoadBalancingCore:
         ``ids`` are union ids (block · n + antenna); an MR never spans two blocks.
         """
         nn, k = self.n, ids.shape[1]
-        out = np.zeros((n_blocks, nn, nn), dtype=bool)
+        out = np.zeros(n_blocks * nn * nn, dtype=bool)
         if k < 2 or len(ids) == 0:
-            return out
+            return out.reshape(n_blocks, nn, nn)
         ii, jj = np.triu_indices(k, 1)
         a, b = ids[:, ii].ravel(), ids[:, jj].ravel()
         ok = (a >= 0) & (b >= 0) & (a != b)
         a, b = a[ok], b[ok]
-        out[a // nn, a % nn, b % nn] = True
-        return out | out.transpose(0, 2, 1)
+        out[a * nn + b % nn] = True  # (block · n + i) · n + j
+        o3 = out.reshape(n_blocks, nn, nn)
+        return o3 | o3.transpose(0, 2, 1)
 
     def _block_graph(self, ids: np.ndarray, n_blocks: int) -> sp.csr_matrix:
         """The union's neighbour graph (what ``cov.neighbour_graph`` returns), built block by block."""
@@ -287,11 +288,18 @@ class BatchedLoadBalancingCore:
         ids = xp.asarray(self.cand_ids[ar, k].astype(np.int64))  # (N, U, K)
         att = xp.asarray(self.cand_att[ar, k])
         p32 = xp.asarray(self.p.astype(np.float32))
-        pe = p32[:, None, :] if xp.is_numpy else p32[:, None, :].expand(-1, self.n_users, -1)
-        rsrp = xp.take_along_axis(pe, ids, axis=2) - att  # (N, U, K) [dBm]
-        best_k = xp.argmax(rsrp, axis=2)[:, :, None]
-        serving = xp.take_along_axis(ids, best_k, axis=2)[:, :, 0]
-        best = xp.take_along_axis(rsrp, best_k, axis=2)[:, :, 0]
+        if xp.is_numpy:  # flat gathers (take_along_axis builds full index grids)
+            rsrp = p32.ravel().take(ids + (ar * self.n)[:, None, None]) - att  # (N, U, K) [dBm]
+            kc = rsrp.shape[2]
+            flat = np.argmax(rsrp, axis=2).ravel() + kc * np.arange(n * self.n_users)
+            serving = ids.ravel().take(flat).reshape(n, self.n_users)
+            best = rsrp.ravel().take(flat).reshape(n, self.n_users)
+        else:
+            pe = p32[:, None, :].expand(-1, self.n_users, -1)
+            rsrp = xp.take_along_axis(pe, ids, axis=2) - att  # (N, U, K) [dBm]
+            best_k = xp.argmax(rsrp, axis=2)[:, :, None]
+            serving = xp.take_along_axis(ids, best_k, axis=2)[:, :, 0]
+            best = xp.take_along_axis(rsrp, best_k, axis=2)[:, :, 0]
         covered = best >= self.base.threshold_dbm
         counts = xp.segment_sum(1.0, serving, self.n)  # (N, n)
         busy = counts / self.base.u_max
@@ -305,7 +313,11 @@ class BatchedLoadBalancingCore:
         over = np.mean(b_np >= self.cfg.b_over, axis=1)
         if self.cfg.target == "local":
             a_np = self.a_hat
-            tgt = np.einsum("nij,nj->ni", a_np, b_np) / np.maximum(a_np.sum(axis=2), 1e-12)
+            # neighbourhood means, summed column by column: the order of a CSR row sum (bit-identical)
+            num_b = np.zeros_like(b_np)
+            for j in range(self.n):
+                num_b += a_np[:, :, j] * b_np[:, None, j]
+            tgt = num_b / np.maximum(a_np.sum(axis=2), 1e-12)
             imb = np.sqrt(np.mean((b_np - tgt) ** 2, axis=1))
         else:
             imb = std
