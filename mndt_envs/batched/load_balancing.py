@@ -68,12 +68,16 @@ class BatchedLoadBalancingCore:
         config: the single env's ``config`` kwarg (scenario overrides + ``"task"``).
         backend: ``"numpy"`` (default) or ``"torch"`` (the step's arithmetic; resets run on numpy).
         device: torch device (``None``: CUDA when available).
+        reset_chunk: most episodes reset in one batched pass (bounds the memory of a reset).
     """
 
     def __init__(self, n_envs: int, scenario: Any = "toy", config: dict[str, Any] | None = None, *,
-                 backend: str = "numpy", device: str | None = None) -> None:
+                 backend: str = "numpy", device: str | None = None, reset_chunk: int = 64) -> None:
         if isinstance(n_envs, bool) or not isinstance(n_envs, (int, np.integer)) or n_envs < 1:
             raise ValueError(f"n_envs = {n_envs!r}: expected an integer >= 1")
+        if isinstance(reset_chunk, bool) or not isinstance(reset_chunk, (int, np.integer)) or reset_chunk < 1:
+            raise ValueError(f"reset_chunk = {reset_chunk!r}: expected an integer >= 1")
+        self.reset_chunk = int(reset_chunk)
         self.base = b = LoadBalancingCore(scenario, config)
         self.cfg = c = b.cfg
         tw = b.twin
@@ -127,6 +131,18 @@ class BatchedLoadBalancingCore:
         self._seeded = True
         if len(idx) == 0:
             return
+        for j in range(0, len(idx), self.reset_chunk):  # at most reset_chunk episodes per pass (memory)
+            self._reset_chunk(idx[j: j + self.reset_chunk])
+        self._a_hat_x = self.xp.asarray(self.a_hat)
+        self.k[idx] = 0
+        self.p[idx] = self.p_ref
+        self.hist[idx] = 0.0
+        self._evaluate()
+        for i in idx:
+            self.mr_seed[i] = int(self.rngs[i].integers(2**63 - 1))
+
+    def _reset_chunk(self, idx: np.ndarray) -> None:
+        """Periods, ``p_min(k)`` and graphs of the episodes ``idx`` (one batched pass)."""
         c, u, npd, nn, kc = self.cfg, self.n_users, self.n_periods, self.n, self.k_cand
         b = self.base
         tw = b.twin
@@ -182,13 +198,6 @@ class BatchedLoadBalancingCore:
         ep_adj = blocks.reshape(m, npd, nn, nn).any(axis=1)  # (m, n, n): an edge in any period
         self.a_hat[idx] = ep_adj + np.eye(nn)[None]
         self.neighbours[idx] = self._top_neighbours(mr_ids.reshape(m, npd * u, -1))
-        self._a_hat_x = self.xp.asarray(self.a_hat)
-        self.k[idx] = 0
-        self.p[idx] = self.p_ref
-        self.hist[idx] = 0.0
-        self._evaluate()
-        for i in idx:
-            self.mr_seed[i] = int(self.rngs[i].integers(2**63 - 1))
 
     def _pmin_union(self, ids: np.ndarray, att: np.ndarray, n_blocks: int,
                     ) -> tuple[np.ndarray, np.ndarray, sp.csr_matrix | None]:
