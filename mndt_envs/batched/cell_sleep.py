@@ -238,8 +238,10 @@ class BatchedCellSleepCore:
         on = self.status == ON
         onf = xp.astype(on, xp.float64)
         capw = self.cap * onf  # (N, n_cells)
-        denom = capw @ self.A  # (N, n_grids) active capacity
-        n_act = onf @ self.A  # (N, n_grids) active covering cells
+        n = self.n_envs
+        cat = np.concatenate if xp.is_numpy else xp.lib.cat
+        two = cat([capw, onf], 0) @ self.A  # one product: (2N, n_grids)
+        denom, n_act = two[:n], two[n:]  # active capacity, active covering cells
         self.n_act = n_act
         has = denom > 0
         pos = d > 0
@@ -250,11 +252,12 @@ class BatchedCellSleepCore:
         self.d_over_denom = t0
         t1 = xp.astype((n_act == 1.0) & pos, xp.float64)
         t2 = d * self.inv_denom_all
-        load = capw * (t0 @ self.AT)  # (N, n_cells) [bit/s]
-        sole = t1 @ self.AT
+        three = cat([t0, t1, t2], 0) @ self.AT  # one product: (3N, n_cells)
+        load = capw * three[:n]  # (N, n_cells) [bit/s]
+        sole = three[n: 2 * n]
         self.load = load
         self.lc = load / self.cap
-        self.util_all = t2 @ self.AT
+        self.util_all = three[2 * n:]
         self.excess = xp.maximum(load - self.cap_use, 0.0)
         self.no_server = xp.where(has, 0.0, d)
         load_h = load * self.cfg.mask_headroom
