@@ -189,6 +189,10 @@ class BatchedResourceAllocationCore:
         self._users = np.arange(u)
         self._eu = np.arange(n)[:, None] * u + np.arange(u)[None, :]  # (N, U) global user index
 
+    def _ix(self, rows: np.ndarray) -> Any:
+        """``rows`` (sorted, unique) as an index: ``slice(None)`` when it is every episode."""
+        return slice(None) if len(rows) == self.n_envs else rows
+
     # ------------------------------------------------------------------ fast solver set-up
     def _rb_classes(self) -> list[np.ndarray]:
         """BSs split into ``n_classes`` weakly coupled classes (greedy colouring on the mean cross-gain)."""
@@ -257,17 +261,18 @@ class BatchedResourceAllocationCore:
 
     def _advance(self, rows: np.ndarray) -> None:
         """Move the users of ``rows`` by one step (StraightLineMobility.advance, batched) and the fading clock."""
+        ix = self._ix(rows)  # a slice when every episode is in rows: views, not copies
         dt = self.cfg.step_s
-        self.fad_t[rows] += dt
+        self.fad_t[ix] += dt
         if self.static_users:
             return
-        pos, dst = self.pos[rows], self.dst[rows]
+        pos, dst = self.pos[ix], self.dst[ix]
         delta = dst - pos
         dist = np.hypot(delta[..., 0], delta[..., 1])
-        step = self.speed[rows] * dt
+        step = self.speed[ix] * dt
         arrived = dist <= step
         frac = np.where(arrived, 1.0, step / np.maximum(dist, 1e-12))
-        self.pos[rows] = pos + delta * frac[..., None]
+        self.pos[ix] = pos + delta * frac[..., None]
         for j in np.flatnonzero(arrived.any(axis=1)):  # the episodes' own generators draw the new legs
             i = rows[j]
             a = arrived[j]
@@ -278,29 +283,30 @@ class BatchedResourceAllocationCore:
 
     def _update_channel(self, rows: np.ndarray) -> None:
         """Gains, top-k candidates and full-load rate estimates of ``rows`` (the single core's ``_update_channel``)."""
+        ix = self._ix(rows)  # a slice when every episode is in rows: views, not copies
         m, c, u, k = len(rows), self.n_cells, self.n_users, self.k
         tw = self.base.twin
-        xy = self.pos[rows].reshape(-1, 2)
-        large = np.asarray(tw.channel.gain_db(xy, self.indoor[rows].ravel()), dtype=np.float32)  # (C, m·U)
+        xy = self.pos[ix].reshape(-1, 2)
+        large = np.asarray(tw.channel.gain_db(xy, self.indoor[ix].ravel()), dtype=np.float32)  # (C, m·U)
         large = np.ascontiguousarray(large.reshape(c, m, u).transpose(1, 0, 2))  # (m, C, U)
         if self.fading_kind != "none" and self.cfg.use_fading:
-            step = np.rint(self.fad_t[rows] * self._doppler * self._oversample).astype(np.int64)  # (m,) bank sample
+            step = np.rint(self.fad_t[ix] * self._doppler * self._oversample).astype(np.int64)  # (m,) bank sample
             if step.max() < self._ext:  # the bank rows run on past their end: no modulo needed
-                flat = self.so[rows] + step.astype(np.int32)[:, None, None]
+                flat = self.so[ix] + step.astype(np.int32)[:, None, None]
             else:
-                flat = self.so[rows] - self.off[rows] + (self.off[rows] + step[:, None, None]) % self.f_length
+                flat = self.so[ix] - self.off[ix] + (self.off[ix] + step[:, None, None]) % self.f_length
             if self.los is None:
                 fad = self._bank_db[flat]
             else:
-                h = self._nlos_amp * self._bank[flat] + self.los[rows]
+                h = self._nlos_amp * self._bank[flat] + self.los[ix]
                 p = h.real * h.real + h.imag * h.imag
                 fad = (10.0 * np.log10(np.maximum(p, 1e-12))).astype(np.float32)
             g_db = large + fad
         else:
             g_db = large
         glin = np.exp(np.asarray(g_db, dtype=np.float32) * np.float32(_LN10_10))  # (m, C, U)
-        self.large[rows] = large
-        self.glin[rows] = glin
+        self.large[ix] = large
+        self.glin[ix] = glin
         if k <= 4 and k < c:
             # a few argmax passes (as the single core), on a (m·U, C) copy so that the cells are contiguous
             work = np.ascontiguousarray(large.transpose(0, 2, 1)).reshape(m * u, c)
@@ -317,13 +323,13 @@ class BatchedResourceAllocationCore:
         vals = np.take_along_axis(large, part, axis=1)
         order = np.argsort(-vals, axis=1, kind="stable")
         cand = np.take_along_axis(part, order, axis=1)
-        self.cand[rows] = cand
-        self.cand_gain_db[rows] = np.take_along_axis(vals, order, axis=1).astype(np.float32)
+        self.cand[ix] = cand
+        self.cand_gain_db[ix] = np.take_along_axis(vals, order, axis=1).astype(np.float32)
         p_rb = (self.p_max / self.n_rb).astype(np.float32)  # (C,) [W]
         total_rx = np.stack([p_rb @ glin[j] for j in range(m)]) if m <= 4 else np.einsum("c,mcu->mu", p_rb, glin)
         sig = p_rb[cand] * np.take_along_axis(glin, cand, axis=1)  # (m, k, U)
         sinr = sig / (np.maximum(total_rx[:, None, :] - sig, 0.0) + self.noise_w)
-        self.rate_est[rows] = np.asarray(self.bw) * np.log2(1.0 + np.maximum(sinr, 0.0)) * self.cfg.step_s  # f64
+        self.rate_est[ix] = np.asarray(self.bw) * np.log2(1.0 + np.maximum(sinr, 0.0)) * self.cfg.step_s  # f64
 
     # ------------------------------------------------------------------ actions
     def validate_actions(self, actions: Any) -> np.ndarray:
@@ -348,12 +354,13 @@ class BatchedResourceAllocationCore:
     # ------------------------------------------------------------------ matching
     def _associate(self, requested: np.ndarray, eligible: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """(m, U) serving cell per user of ``rows`` (−1 = unserved): the single core's association rule."""
+        ix = self._ix(rows)  # a slice when every episode is in rows: views, not copies
         eta = self.cfg.rate_weight
-        re = self.rate_est[rows]  # (m, k, U)
+        re = self.rate_est[ix]  # (m, k, U)
         w = np.minimum(re, requested[:, None, :]) + eta * re
         w = np.where(eligible[:, None, :] & (re > 0), w, -np.inf)
         u, c, cap = self.n_users, self.n_cells, self.cap
-        cand = self.cand[rows]
+        cand = self.cand[ix]
         if u * (c * cap + u) <= EXACT_MATCH_LIMIT:
             held = np.stack([self._match_exact(w[j], cand[j]) for j in range(len(rows))])
         else:
@@ -407,12 +414,13 @@ class BatchedResourceAllocationCore:
     def _assign_rbs(self, serving: np.ndarray, requested: np.ndarray, rows: np.ndarray,
                     ) -> tuple[np.ndarray, np.ndarray]:
         """(rb (m, U), power (m, U) [W]) for the association ``serving`` of ``rows``."""
+        ix = self._ix(rows)  # a slice when every episode is in rows: views, not copies
         m, u, c, nrb = len(rows), self.n_users, self.n_cells, self.n_rb
         on = serving >= 0
         cell_g = (np.arange(m)[:, None] * c + serving)[on]  # global (episode, cell) of each scheduled user
         counts = np.bincount(cell_g, minlength=m * c).reshape(m, c)  # (m, C) users per BS
         p_user = self.p_max[None, :] / np.maximum(counts, 1)  # (m, C) [W]
-        glin = self.glin[rows]
+        glin = self.glin[ix]
         rb = np.full((m, u), -1, dtype=np.int64)
         inr = np.zeros((m, u))
         bw_t = self.bw * self.cfg.step_s
@@ -497,6 +505,7 @@ class BatchedResourceAllocationCore:
         act = check_rows(active, self.n_envs)
         a = self.validate_actions(actions)
         rows = np.flatnonzero(act)
+        ix = self._ix(rows)  # a slice when every episode is in rows: views, not copies
         n, u, c = self.n_envs, self.n_users, self.n_cells
         reward = np.zeros(n)
         cost = np.zeros(n)
@@ -505,8 +514,8 @@ class BatchedResourceAllocationCore:
         sat_ratio = np.zeros(n)
         term = np.zeros(n, dtype=bool)
         if len(rows):
-            ar = a[rows]
-            requested = ar * self.remaining[rows]
+            ar = a[ix]
+            requested = ar * self.remaining[ix]
             serving = self._associate(requested, ar > 0, rows)
             rb, power = self._assign_rbs(serving, requested, rows)
             self.last_rb, self.last_power = rb, power
@@ -515,7 +524,7 @@ class BatchedResourceAllocationCore:
             rb_power = np.zeros((m, c, self.n_rb))
             ii = np.nonzero(on)[0]
             rb_power[ii, serving[on], rb[on]] = power[on]
-            glin = self.glin[rows]
+            glin = self.glin[ix]
             s_idx = np.where(on, serving, 0)
             r_idx = np.where(on, rb, 0)
             # (m, C, U) power of every cell on each user's RB, laid out (m, U, C) in memory: the layout (and so the
@@ -529,29 +538,29 @@ class BatchedResourceAllocationCore:
             sinr = np.where(on, signal / (np.maximum(total - signal, 0.0) + self.noise_w), 0.0)
             rate = np.asarray(self.bw) * np.log2(1.0 + np.maximum(sinr, 0.0))
             thr = rate * self.cfg.step_s
-            steps_left = (self.cfg.episode_steps - self.t[rows]).astype(np.float64)
-            rem = self.remaining[rows]
+            steps_left = (self.cfg.episode_steps - self.t[ix]).astype(np.float64)
+            rem = self.remaining[ix]
             due = rem / steps_left[:, None]
             sat = np.minimum(rem, thr)
             unmet = np.maximum(due - sat, 0.0)
-            self.rate[rows] = rate
-            self.unmet[rows] = unmet
-            self.remaining[rows] = rem - sat
-            self.satisfied[rows] += sat
-            self.throughput[rows] += thr
-            self.serving[rows] = serving
-            total_demand = np.maximum(self.total[rows].sum(axis=1), 1e-12)
+            self.rate[ix] = rate
+            self.unmet[ix] = unmet
+            self.remaining[ix] = rem - sat
+            self.satisfied[ix] += sat
+            self.throughput[ix] += thr
+            self.serving[ix] = serving
+            total_demand = np.maximum(self.total[ix].sum(axis=1), 1e-12)
             tb = thr.sum(axis=1) / self.bw
             rw = tb / (u * self.cfg.step_s)
             cs = unmet.sum(axis=1) / total_demand
-            self.ep_reward[rows] += rw
-            self.ep_cost[rows] += cs
-            self.t[rows] += 1
-            reward[rows], cost[rows], thr_bw[rows] = rw, cs, tb
-            served[rows] = on.sum(axis=1)
-            sat_ratio[rows] = self.satisfied[rows].sum(axis=1) / total_demand
-            term[rows] = self.t[rows] >= self.cfg.episode_steps
-            go = rows[~term[rows]]
+            self.ep_reward[ix] += rw
+            self.ep_cost[ix] += cs
+            self.t[ix] += 1
+            reward[ix], cost[ix], thr_bw[ix] = rw, cs, tb
+            served[ix] = on.sum(axis=1)
+            sat_ratio[ix] = self.satisfied[ix].sum(axis=1) / total_demand
+            term[ix] = self.t[ix] >= self.cfg.episode_steps
+            go = rows[~term[ix]]
             if len(go):
                 self._advance(go)
                 self._update_channel(go)
