@@ -9,7 +9,8 @@ reset and stepped once with a random (masked) action. It must either work or rai
 type, and never take more than 30 s of CPU time (a hang detector; the wall clock gets a generous
 bound). The memory guard is set to 400 MiB so that huge sizes are refused before they allocate and
 each example stays fast. Examples are bounded (``FUZZ_EXAMPLES``, default 25 per task) and
-derandomised, so CI runs the same cases every time; raise ``FUZZ_EXAMPLES`` for a longer local run.
+derandomised, so CI runs the same cases every time; raise ``FUZZ_EXAMPLES`` for a longer local run
+and set ``FUZZ_SEED`` for another random sample.
 
 The ray-traced channel model is not drawn (a ray-traced build takes minutes on a CPU; it is covered
 by ``tests/test_raytraced.py``).
@@ -29,7 +30,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, given, seed, settings
 from hypothesis import strategies as st
 
 import mndt_envs  # noqa: F401
@@ -37,6 +38,7 @@ from mndt_envs.config import ConfigError, ScenarioConfig
 from mndt_envs.registration import TASKS
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
+SEED = os.environ.get("FUZZ_SEED")  # set: a different random sample instead of the fixed CI one
 TIME_LIMIT_S = 30.0  # CPU seconds per example (a busy hang); the wall clock gets WALL_LIMIT_S (a blocked one)
 WALL_LIMIT_S = 300.0  # generous: CI machines and shared development boxes are often loaded
 
@@ -154,7 +156,8 @@ def _memory_limit(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.parametrize("task", [t.name for t in TASKS])
-@settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
+@seed(int(SEED or 0))
+@settings(max_examples=EXAMPLES, deadline=None, derandomize=SEED is None, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
                                  HealthCheck.data_too_large])
 @given(data=st.data())

@@ -297,3 +297,12 @@ def test_twin_build_cli_refuses_before_allocating(tmp_path: Path, monkeypatch: p
     text = " ".join(res.output.split())  # rich wraps lines
     assert "needs an estimated" in text and "limit of 100 MiB" in text
     assert not (tmp_path / "out").exists()
+
+
+def test_memory_guard_names_the_fields_to_change(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mndt_envs.config import ConfigError, make_config
+    from mndt_envs.twin.memory import check_memory
+
+    monkeypatch.setenv("MNDT_MEMORY_LIMIT", "400MiB")
+    with pytest.raises(ConfigError, match=r"sites\.n_small_cells.*channel\.shadow_grid_m"):
+        check_memory(make_config("toy", {"sites": {"n_small_cells": 1_000_000}}))  # found by the config fuzz test

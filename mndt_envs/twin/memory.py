@@ -202,7 +202,8 @@ def check_memory(cfg: ScenarioConfig, n_cells: int | None = None, n_tx: int | No
         top = "; ".join(f"{k} {format_bytes(v)}" for v, k in items)
         raise ConfigError(
             f"scenario {cfg.name!r} needs an estimated {format_bytes(est['total'])} of memory, more than the limit "
-            f"of {format_bytes(limit)} ({top}). Reduce users.n_users, sites.n_sites, width_m/height_m, or raise "
+            f"of {format_bytes(limit)} ({top}). Reduce users.n_users, the cells (sites.n_sites, sites.sectors, "
+            f"sites.n_small_cells, sites.csv_path) or the area (width_m, height_m, channel.source), or raise "
             f"channel.shadow_grid_m / channel.cell_size_m; or raise the limit with ${ENV_VAR} (e.g. '32GiB', '80%', "
             f"'none') or mndt_envs.twin.memory.set_memory_limit()"
         )
