@@ -83,6 +83,10 @@ class BatchedVectorEnv(gym.vector.VectorEnv):
             mask = np.asarray(options["reset_mask"], dtype=bool)
             if mask.shape != (self.num_envs,):
                 raise ValueError(f"options['reset_mask']: shape {mask.shape}, expected ({self.num_envs},)")
+        if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+            from gymnasium.utils import seeding
+
+            self._np_random, self._np_random_seed = seeding.np_random(int(seed))  # the vector env's own generator
         self.core.reset(seed=seed, rows=mask)
         self._autoreset = np.where(mask, False, self._autoreset)
         self._started = True
