@@ -15,7 +15,8 @@ its time (the single env: ~95 % of a run is ``reset``):
    procedure on the disjoint union of their neighbour graphs (antenna ``i`` of period ``j`` is
    antenna ``j·n + i`` of the union): the procedure's rule is local to connected components, so
    each block gets exactly its own result;
-4. the episodes' neighbour graphs are the OR of their periods' graphs (built per block, densely).
+4. the episodes' neighbour graphs and top neighbours come from the same per-block pair counts
+   (one ``bincount``), summed over each episode's periods.
 
 A step evaluates every episode's period under its new powers with arrays (N, n_users, n_candidates)
 and dense (N, n, n) neighbourhood sums, written over :class:`~mndt_envs.batched.xp.ArrayNamespace`.
@@ -115,7 +116,6 @@ class BatchedLoadBalancingCore:
         self.nb_coverage = np.ones((n, nn))
         self.state: dict[str, np.ndarray] = {}
         self._a_hat_x = xp.asarray(self.a_hat)
-        self._blocks = np.zeros((0, self.n, self.n), dtype=bool)
 
     # ------------------------------------------------------------------ reset
     def reset(self, seed: int | list[int] | None = None, rows: Any = None) -> None:
@@ -189,29 +189,29 @@ class BatchedLoadBalancingCore:
         n_blocks = m * npd
         block = np.repeat(np.arange(n_blocks), u)[:, None]
         uid = np.where(mr_ids >= 0, mr_ids + block * nn, -1)
-        pmin, feas, padj = self._pmin_union(uid, mr_att, n_blocks)
+        counts = self._pair_counts(uid, n_blocks)  # (m·npd, n, n)
+        pmin, feas = self._pmin_union(uid, mr_att, counts)
         self.p_min_all[idx] = pmin.reshape(m, npd, nn)
         self.feasible[idx] = feas.reshape(m, npd, nn)
         # each episode's neighbour graph (MRs pooled over its periods) and top neighbours
         # (the same pairs as the periods' graphs: OR their blocks, episode by episode)
-        blocks = self._blocks if padj is not None else self._block_pairs(uid, n_blocks)
-        ep_adj = blocks.reshape(m, npd, nn, nn).any(axis=1)  # (m, n, n): an edge in any period
-        self.a_hat[idx] = ep_adj + np.eye(nn)[None]
-        self.neighbours[idx] = self._top_neighbours(mr_ids.reshape(m, npd * u, -1))
+        ep_cnt = counts.reshape(m, npd, nn, nn).sum(axis=1)  # (m, n, n) co-occurrences over the periods
+        self.a_hat[idx] = (ep_cnt > 0) + np.eye(nn)[None]  # an edge in any period
+        self.neighbours[idx] = self._top_neighbours(ep_cnt)
 
-    def _pmin_union(self, ids: np.ndarray, att: np.ndarray, n_blocks: int,
-                    ) -> tuple[np.ndarray, np.ndarray, sp.csr_matrix | None]:
-        """``p_min`` and feasibility of every block (episode × period) of the union, and the union's graph."""
+    def _pmin_union(self, ids: np.ndarray, att: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``p_min`` and feasibility of every block (episode × period) of the union."""
         c = self.cfg
+        n_blocks = len(counts)
         nt = n_blocks * self.n
         p_lo = np.tile(self.p_lo, n_blocks)
         if c.pmin_method == "none":
-            return p_lo, np.ones(nt, dtype=bool), None
+            return p_lo, np.ones(nt, dtype=bool)
         # The single core merges duplicate MRs (weights = counts) before the procedure; merging changes no
         # coverage value here (coverages are ratios of integer counts, exact in any order), so the union
         # skips the row sort that merging needs and keeps every MR with weight 1.
         ids_r, att_r, w = ids, att, np.ones(len(ids))
-        adj = self._block_graph(ids_r, n_blocks)
+        adj = self._block_graph(counts)
         inc = cov.incidence(ids_r, nt, w)
         thr = self.base.threshold_dbm
 
@@ -236,47 +236,39 @@ class BatchedLoadBalancingCore:
 
         req = np.minimum(c.c_min, exact(np.tile(self.p_ref, n_blocks)) - c.coverage_slack - 1e-9)
         p_top = np.tile(np.maximum(np.minimum(self.p_ref, self.p_max), self.p_lo), n_blocks)
-        p_min, feasible = cov.min_coverage_powers(p_lo, p_top, exact, adj, req, c.pmin_eps_db)
-        return p_min, feasible, adj
+        return cov.min_coverage_powers(p_lo, p_top, exact, adj, req, c.pmin_eps_db)
 
-    def _block_pairs(self, ids: np.ndarray, n_blocks: int) -> np.ndarray:
-        """(n_blocks, n, n) bool: antennas of a block appearing together in an MR (``cov.neighbour_graph``'s pairs).
+    def _pair_counts(self, ids: np.ndarray, n_blocks: int) -> np.ndarray:
+        """(n_blocks, n, n) symmetric counts of antenna pairs appearing together in an MR, per block.
 
-        ``ids`` are union ids (block · n + antenna); an MR never spans two blocks.
+        ``ids`` are union ids (block · n + antenna); an MR never spans two blocks. ``> 0`` gives the pairs of
+        ``cov.neighbour_graph``; summed over an episode's periods, the co-occurrence counts of its top neighbours.
         """
         nn, k = self.n, ids.shape[1]
-        out = np.zeros(n_blocks * nn * nn, dtype=bool)
         if k < 2 or len(ids) == 0:
-            return out.reshape(n_blocks, nn, nn)
+            return np.zeros((n_blocks, nn, nn))
         ii, jj = np.triu_indices(k, 1)
         a, b = ids[:, ii].ravel(), ids[:, jj].ravel()
         ok = (a >= 0) & (b >= 0) & (a != b)
-        a, b = a[ok], b[ok]
-        out[a * nn + b % nn] = True  # (block · n + i) · n + j
-        o3 = out.reshape(n_blocks, nn, nn)
-        return o3 | o3.transpose(0, 2, 1)
+        flat = a[ok] * nn + b[ok] % nn  # (block · n + i) · n + j
+        cnt = np.bincount(flat, minlength=n_blocks * nn * nn).reshape(n_blocks, nn, nn).astype(np.float64)
+        return cnt + cnt.transpose(0, 2, 1)
 
-    def _block_graph(self, ids: np.ndarray, n_blocks: int) -> sp.csr_matrix:
-        """The union's neighbour graph (what ``cov.neighbour_graph`` returns), built block by block."""
-        self._blocks = blocks = self._block_pairs(ids, n_blocks)
-        bi, i, j = np.nonzero(blocks)
+    def _block_graph(self, counts: np.ndarray) -> sp.csr_matrix:
+        """The union's neighbour graph (what ``cov.neighbour_graph`` returns), from the blocks' pair counts."""
+        n_blocks = len(counts)
+        bi, i, j = np.nonzero(counts > 0)
         nt = n_blocks * self.n
         return sp.csr_matrix((np.ones(len(bi), dtype=bool), (bi * self.n + i, bi * self.n + j)), shape=(nt, nt))
 
-    def _top_neighbours(self, ids: np.ndarray) -> np.ndarray:
-        """(m, n, max_neighbours): each antenna's neighbours by MR co-occurrence (the single core's rule)."""
-        mm, _, kk = ids.shape
-        nn, mx = self.n, self.cfg.max_neighbours
+    def _top_neighbours(self, cnt: np.ndarray) -> np.ndarray:
+        """(m, n, max_neighbours): each antenna's neighbours by MR co-occurrence counts ``cnt`` (m, n, n).
+
+        The single core's rule: most frequent first, ties by index, -1 padding.
+        """
+        mm, nn = cnt.shape[0], self.n
+        mx = self.cfg.max_neighbours
         out = np.full((mm, nn, mx), -1, dtype=np.int64)
-        if kk < 2:
-            return out
-        ii, jj = np.triu_indices(kk, 1)
-        a, b = ids[:, :, ii].reshape(mm, -1), ids[:, :, jj].reshape(mm, -1)
-        ok = (a >= 0) & (b >= 0) & (a != b)
-        e = np.repeat(np.arange(mm), a.shape[1]).reshape(mm, -1)
-        flat = (e[ok] * nn + a[ok]) * nn + b[ok]
-        cnt = np.bincount(flat, minlength=mm * nn * nn).astype(np.float64).reshape(mm, nn, nn)
-        cnt = cnt + cnt.transpose(0, 2, 1)
         order = np.argsort(-cnt, axis=2, kind="stable")[:, :, :mx]
         good = np.take_along_axis(cnt, order, axis=2) > 0
         out[:, :, : order.shape[2]] = np.where(good, order, -1)
