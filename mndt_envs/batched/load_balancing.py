@@ -167,11 +167,12 @@ class BatchedLoadBalancingCore:
         xy = pos.reshape(-1, 2)
         ind = np.repeat(indoor[:, None, :], npd, axis=1).reshape(-1)
         rsrp = radio.rsrp_dbm(self.p_ref, np.asarray(tw.channel.gain_db(xy, ind)))  # (n, m·npd·U)
+        rt = np.ascontiguousarray(rsrp.T)  # (m·npd·U, n): the same 1-D slices as the single core's columns
         if kc < nn:
-            part = np.argpartition(-rsrp, kth=kc - 1, axis=0)[:kc].T
+            part = np.argpartition(-rt, kth=kc - 1, axis=1)[:, :kc]
         else:
-            part = np.broadcast_to(np.arange(nn), (rsrp.shape[1], nn)).copy()
-        vals = np.take_along_axis(rsrp.T, part, axis=1)
+            part = np.broadcast_to(np.arange(nn), (rt.shape[0], nn)).copy()
+        vals = np.take_along_axis(rt, part, axis=1)
         order = np.argsort(-vals, axis=1, kind="stable")
         ids = np.take_along_axis(part, order, axis=1).astype(np.int32)  # (m·npd·U, K)
         att = (self.p_ref[ids] - np.take_along_axis(vals, order, axis=1)).astype(np.float32)
