@@ -435,6 +435,7 @@ class BatchedResourceAllocationCore:
             p_rb = np.zeros((m, c, nrb), dtype=np.float32)
             rb_on = np.zeros(len(ii), dtype=np.int64)
             taken = np.zeros((m * c, nrb), dtype=bool)  # RBs given away, per (episode, BS)
+            g_t = np.ascontiguousarray(glin.transpose(0, 2, 1))  # (m, U, C): a user's gains contiguous
             # scheduled users grouped by class (stable: in (episode, user) order inside a class)
             by_cls = np.argsort(self._class_of[sv], kind="stable")
             bounds = np.searchsorted(self._class_of[sv][by_cls], np.arange(len(self._classes) + 1))
@@ -447,7 +448,7 @@ class BatchedResourceAllocationCore:
                 # product over episodes (users padded to the largest count of an episode)
                 slot = np.arange(len(sel)) - np.searchsorted(e_s, e_s)  # position among its episode's users
                 g_pad = np.zeros((m, int(slot.max()) + 1, c), dtype=np.float32)
-                g_pad[e_s, slot] = glin[e_s, :, uu[sel]]
+                g_pad[e_s, slot] = g_t[e_s, uu[sel]]
                 interf = (g_pad @ p_rb)[e_s, slot]  # (n_sel, n_rb) [W]
                 # strongest request first (rank 0, 1, ... of each BS): each takes its least interfered free RB
                 by_rk = np.argsort(rank[sel], kind="stable")
