@@ -12,6 +12,11 @@ each example stays fast. Examples are bounded (``FUZZ_EXAMPLES``, default 25 per
 derandomised, so CI runs the same cases every time; raise ``FUZZ_EXAMPLES`` for a longer local run
 and set ``FUZZ_SEED`` for another random sample.
 
+Actions are fuzzed as well: valid samples, NaN/inf/huge values, wrong dtypes (bool, complex,
+strings), wrong shapes, ``None``, scalars, ragged lists and dicts through the single-agent env, and
+action dicts with malformed values, missing or unknown agents, or no dict at all through the
+parallel env. Each step must work or raise ``ValueError`` (the adapters' ``ActionError``).
+
 The ray-traced channel model is not drawn (a ray-traced build takes minutes on a CPU; it is covered
 by ``tests/test_raytraced.py``).
 """
@@ -183,3 +188,77 @@ def test_fuzzed_config_works_or_names_the_field(task: str, data: st.DataObject) 
         assert any(n in msg for n in names), f"{type(exc).__name__} does not name a field of {config}: {msg}"
     cpu, wall = time.process_time() - c0, time.perf_counter() - t0
     assert cpu < TIME_LIMIT_S and wall < WALL_LIMIT_S, f"{config} took {cpu:.0f} s of CPU, {wall:.0f} s of wall time"
+
+
+# ---------------------------------------------------------------- fuzzed actions
+
+
+def _action_values(space: gym.Space) -> st.SearchStrategy[Any]:
+    """Valid samples, edge values and malformed actions for ``space``."""
+    sample = st.integers(0, 2**31 - 1).map(lambda s: (space.seed(s), space.sample())[1])
+    shape = getattr(space, "shape", None) or ()
+    n = int(np.prod(shape)) if shape else 1
+    arrays = st.sampled_from([
+        np.full(shape, np.nan), np.full(shape, np.inf), np.full(shape, -1e9), np.full(shape, 1e9),
+        np.zeros(shape, dtype=bool), np.zeros(shape, dtype=complex), np.full(shape, "1.5"),
+        np.zeros((1, n)), np.zeros((n, 1)), np.zeros(n + 1), np.zeros(0), np.zeros(shape, dtype=np.int64) - 1,
+    ])
+    wrong = st.sampled_from([None, "up", 3, 2.5, [], [1, [2, 3]], {"a": 1}, {}, object()])
+    return st.one_of(sample, sample, arrays, wrong)
+
+
+@pytest.mark.parametrize("task", [t.name for t in TASKS])
+@seed(int(SEED or 0))
+@settings(max_examples=EXAMPLES, deadline=None, derandomize=SEED is None, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_fuzzed_single_action_works_or_is_a_value_error(task: str, data: st.DataObject) -> None:
+    spec = next(t for t in TASKS if t.name == task)
+    env = _ENVS.get(task)
+    if env is None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            env = _ENVS[task] = gym.make(spec.env_id, **spec.test_kwargs)
+    env.reset(seed=0)
+    action = data.draw(_action_values(env.action_space), label="action")
+    try:
+        env.step(action)
+        event("works")
+    except ValueError:  # the adapters' ActionError is a ValueError
+        event("refused: ValueError")
+
+
+@pytest.mark.parametrize("task", [t.name for t in TASKS])
+@seed(int(SEED or 0))
+@settings(max_examples=EXAMPLES, deadline=None, derandomize=SEED is None, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_fuzzed_parallel_action_works_or_is_a_value_error(task: str, data: st.DataObject) -> None:
+    from mndt_envs.registration import parallel_env
+
+    spec = next(t for t in TASKS if t.name == task)
+    env = _PENVS.get(task)
+    if env is None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            env = _PENVS[task] = parallel_env(spec.parallel_name, **spec.test_kwargs)
+    env.reset(seed=0)
+    agents = list(env.agents)
+    kind = data.draw(st.sampled_from(["all", "missing", "unknown", "not a dict"]), label="dict")
+    acts: Any = {a: data.draw(_action_values(env.action_space(a)), label=a) if i < 2 else env.action_space(a).sample()
+                 for i, a in enumerate(agents)}
+    if kind == "missing":
+        acts.pop(agents[-1])
+    elif kind == "unknown":
+        acts["no_such_agent"] = acts[agents[0]]
+    elif kind == "not a dict":
+        acts = data.draw(st.sampled_from([None, [], list(acts.values()), 3]))
+    try:
+        env.step(acts)
+        event("works")
+    except ValueError:
+        event("refused: ValueError")
+
+
+_ENVS: dict[str, Any] = {}
+_PENVS: dict[str, Any] = {}
