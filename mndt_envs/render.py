@@ -76,6 +76,7 @@ def render_map(
     title: str = "",
     path: str | Path | None = None,
     size_px: int = 640,
+    legend: bool = True,
 ) -> np.ndarray:
     """Draw the network and return an (H, W, 3) uint8 image (and save a PNG if ``path``).
 
@@ -94,6 +95,7 @@ def render_map(
         title: figure title.
         path: where to save a PNG.
         size_px: image size.
+        legend: add a legend under the map naming every drawn layer (:func:`mndt_envs.legends.map_legend`).
     """
     fig = new_figure(size_px)
     ax = fig.add_subplot(111)
@@ -113,6 +115,18 @@ def render_map(
     ax.set_xlabel("x [m]")
     ax.set_ylabel("y [m]")
     ax.set_title(title or f"{twin.cfg.name}: {twin.cells.n} cells, {twin.n_users} users", fontsize=9)
+    if legend:
+        from .legends import map_legend
+
+        n_lines = int(np.count_nonzero(np.asarray(lines) >= 0)) if lines is not None else 0
+        map_legend(ax, regions="best-server region (one colour per cell)" if regions else None,
+                   buildings=bool(buildings), sectors=bool((~np.isnan(twin.cells.azimuth_deg)).any()),
+                   cells=f"cell (colour: {cell_label or 'value'})" if cell_values is not None else "cell",
+                   cell_color="tab:green" if cell_values is not None else "red",
+                   users=(f"user (colour: {user_label or 'value'})" if user_values is not None else "user")
+                   if twin.n_users else None,
+                   user_color="tab:purple" if user_values is not None else "k",
+                   lines=f"user → serving cell ({min(200, n_lines)} of {n_lines} shown)" if n_lines else None)
     return figure_to_rgb(fig, path)
 
 

@@ -175,3 +175,19 @@ def test_map_legend_names_every_drawn_layer() -> None:
                       "best-server region", "boundary"]
     leg = map_legend(ax, cells="antenna")
     assert [t.get_text() for t in leg.get_texts()] == ["antenna"]
+
+
+def test_render_mode_human_is_a_matplotlib_window_on_every_env() -> None:
+    import gymnasium as gym
+
+    from mndt_envs.registration import TASKS
+
+    for spec in TASKS:
+        env = gym.make(spec.env_id, render_mode="human", **spec.test_kwargs)
+        assert "human" in env.unwrapped.metadata["render_modes"]
+        env.reset(seed=0)
+        env.step(env.action_space.sample())
+        viewer = env.unwrapped._viewer
+        assert viewer.frames_shown == 2 and env.render() is None  # a frame per reset and step, nothing returned
+        env.close()
+        assert env.unwrapped._viewer is None

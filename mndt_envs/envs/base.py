@@ -90,7 +90,8 @@ class TaskEnv(gym.Env[Any, Any]):
     """Generic single-agent env over a task core (subclasses set ``core_cls`` and a docstring).
 
     Kwargs: ``scenario`` (preset name, dict or config; default ``"toy"``), ``config`` (scenario
-    overrides plus ``"task"``), ``render_mode`` (``None`` or ``"rgb_array"``).
+    overrides plus ``"task"``), ``render_mode`` (``None``, ``"rgb_array"``, or ``"human"``: a matplotlib
+    window, no pygame needed).
     """
 
     core_cls: ClassVar[type]
@@ -99,6 +100,9 @@ class TaskEnv(gym.Env[Any, Any]):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        modes = list(cls.metadata.get("render_modes", []))
+        if "rgb_array" in modes and "human" not in modes:  # "human": the rgb_array frames in a matplotlib window
+            cls.metadata = {**cls.metadata, "render_modes": [*modes, "human"]}
         core = cls.__dict__.get("core_cls")
         if core is not None:
             cls.__doc__ = insert_table(cls.__doc__, getattr(core, "features", ()))
@@ -117,6 +121,8 @@ class TaskEnv(gym.Env[Any, Any]):
         super().reset(seed=seed)
         info = self.core.reset(self.np_random)
         self._episode_over = False
+        if self.render_mode == "human":
+            self.render()
         return self.core.observation(), info
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
@@ -125,12 +131,29 @@ class TaskEnv(gym.Env[Any, Any]):
                                    "call reset() first")
         res = self.core.step(action)
         self._episode_over = res.done
+        if self.render_mode == "human":
+            self.render()
         return self.core.observation(), float(res.reward), bool(res.terminated), bool(res.truncated), res.info()
 
     def render(self) -> Any:
-        if self.render_mode != "rgb_array" or self.renderer is None:
+        """The map as an (H, W, 3) uint8 array (``rgb_array``), or shown in a matplotlib window (``human``)."""
+        if self.render_mode not in ("rgb_array", "human") or self.renderer is None:
             return None
-        return load_renderer(self.renderer)(self.core)
+        frame = load_renderer(self.renderer)(self.core)
+        if self.render_mode == "rgb_array":
+            return frame
+        if getattr(self, "_viewer", None) is None:
+            from ..viewer import MatplotlibViewer  # pygame is not needed
+
+            self._viewer: Any = MatplotlibViewer(type(self).__name__, float(self.metadata.get("render_fps", 4)))
+        self._viewer.show(frame)
+        return None
+
+    def close(self) -> None:
+        if getattr(self, "_viewer", None) is not None:
+            self._viewer.close()
+            self._viewer = None
+        super().close()
 
 
 class MaskedTaskEnv(TaskEnv):

@@ -30,8 +30,8 @@ def draw(core: LoadBalancingCore, ax: Any, title: str = "", resolution: int = 90
     edge = np.zeros(serving.shape, dtype=bool)
     edge[1:, :] |= serving[1:, :] != serving[:-1, :]
     edge[:, 1:] |= serving[:, 1:] != serving[:, :-1]
-    ax.imshow(np.where(edge, 0.0, np.nan), origin="lower", extent=tuple(ext), cmap="gray", vmin=0, vmax=1,
-              interpolation="nearest", alpha=0.5)
+    ax.imshow(np.where(edge, 0.35, np.nan), origin="lower", extent=tuple(ext), cmap="gray", vmin=0, vmax=1,
+              interpolation="nearest", alpha=0.35)
     pos = np.asarray(core.twin.positions)
     if len(pos):
         sample = pos[:: max(1, len(pos) // 1500)]
@@ -51,6 +51,10 @@ def render(core: LoadBalancingCore, title: str = "", path: str | Path | None = N
     ax = fig.add_subplot(111)
     art = draw(core, ax, title)
     fig.colorbar(art, ax=ax, fraction=0.04, label="busy degree of the serving antenna")
+    from ...legends import map_legend
+
+    map_legend(ax, cells="antenna", cell_color="w", users="user (sample)",
+               borders="boundary between best-server regions (ragged where shadowing varies)")
     ax.set_xlabel("x [m]")
     ax.set_ylabel("y [m]")
     return figure_to_rgb(fig, path)
