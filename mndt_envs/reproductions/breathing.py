@@ -205,6 +205,11 @@ def main(argv: list[str] | None = None) -> None:
                     art = draw(c, ax, f"{scen}, {lab}, hour {c.period.hour:.0f}: std(b) = {c.state['std_busy']:.3f}, "
                                      f"over-busy {c.state['over_busy_share']:.2f}")
                 fig.colorbar(art, ax=axes, fraction=0.025, label="busy degree of the serving antenna")
+                from mndt_envs.legends import map_legend
+
+                for ax in axes:
+                    map_legend(ax, cells="antenna", cell_color="w", users="user (sample)",
+                               borders="boundary between best-server regions")
                 fig.savefig(out / f"lb_map_{scen}.png", dpi=100)
                 plt.close(fig)
         # aggregate
