@@ -16,7 +16,7 @@ from ...config import ConfigError, ScenarioConfig, apply_overrides, split_config
 from ...twin.network import NetworkTwin
 from ..contract import ActionError, EpisodeOverError, Feature, StepResult
 from ..validators import as_real_array
-from .config import FEATURES, HISTORY, N_ACTIONS, N_FEATURES, OFF, ON, P_NORM_W, SLEEP, CellSleepConfig, F
+from .config import FEATURES, HISTORY, N_ACTIONS, N_FEATURES, OFF, ON, P_NORM_W, SLEEP, WAKING, CellSleepConfig, F
 from .demand import DemandModel
 from .dynamics import serve, transition
 from .grids import build_capacity, build_coverage
@@ -87,6 +87,8 @@ class CellSleepCore:
         pm = self.twin.power_model
         self.p0_w, self.p_sleep_w = pm["p0_w"], pm["p_sleep_w"]  # (n_cells,) [W]
         self.delta_p, self.p_max_w = pm["delta_p"], pm["p_max_w"]
+        self.ws_power = np.zeros((4, self.n_cells))  # [W] EARTH power by status: on (per step), sleep, off, waking
+        self.ws_power[SLEEP] = self.ws_power[WAKING] = self.p_sleep_w
         self.cells_per_site = np.bincount(self.site, minlength=self.n_sites).astype(np.float64)  # (n_sites,)
         sw = np.full((3, 3), c.switch_cost_off_w)  # [from, to] in logical statuses on/sleep/off [W]
         sw[ON, SLEEP] = sw[SLEEP, ON] = c.switch_cost_sleep_w
@@ -180,11 +182,12 @@ class CellSleepCore:
         st.t += 1
         d = self.demand_model.row(st.t + HISTORY - 1)
         st.demand = d
-        update_masks(self, serve(self, d))
+        sv = serve(self, d)
+        update_masks(self, sv)
         alive = st.site_alive_count > 0  # (n_sites,)
         site_changed = alive != prev_alive
         site_sw = site_changed * self.cfg.switch_cost_site_w  # (n_sites,) [W]
-        on = st.status == ON
+        on = sv.on  # st.status == ON (the statuses do not change after serve)
         unserved = float(st.no_server.sum() + st.excess.sum())  # [bit/s]
         pw = network_power(self)
         reward, agent_r, terms = rewards(self, pw, cell_sw, site_sw, alive, unserved, on)

@@ -17,8 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ...twin import radio
-from .config import SLEEP, WAKING
+from .config import ON
 from .sparse import csr_mul
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -45,11 +44,17 @@ class Power:
 def network_power(core: CellSleepCore) -> Power:
     """EARTH power per cell, site totals, and the always-on reference under the same demand."""
     st = core.state
-    status = st.status
-    state_e = np.where(status == WAKING, SLEEP, status)  # a waking cell draws sleep power
-    p_out = np.minimum(st.lc, 1.0) * core.p_max_w  # (n_cells,) [W]
-    cell_p = radio.earth_power_w(p_out, state_e, core.p0_w, core.delta_p, core.p_sleep_w, core.p_max_w)  # [W]
-    site_p = radio.site_power_w(cell_p, state_e, core.site, core.n_sites, core.bbu_w, core.aircon)  # [W]
+    # radio.earth_power_w and radio.site_power_w, the same arithmetic without their general-purpose
+    # calls: P_out = P_max min(utilisation, 1) is within [0, P_max] already (their clip is the identity),
+    # a waking cell draws sleep power, and a site is alive iff one of its cells is not off (the count
+    # update_masks keeps).
+    tab = core.ws_power  # (4, n_cells) [W] by status: on (filled here), sleep, off (0), waking (sleep)
+    np.multiply(np.minimum(st.lc, 1.0), core.p_max_w, out=tab[ON])  # P_out [W]
+    np.multiply(core.delta_p, tab[ON], out=tab[ON])
+    np.add(core.p0_w, tab[ON], out=tab[ON])
+    cell_p = np.choose(st.status, tab)  # (n_cells,) [W]
+    radio_w = np.bincount(core.site, weights=cell_p, minlength=core.n_sites)
+    site_p = (radio_w + core.bbu_w * (st.site_alive_count > 0)) * (1.0 + core.aircon)  # (n_sites,) [W]
     cell_p_all = core.p0_w + core.delta_p * np.minimum(st.util_all, 1.0) * core.p_max_w
     total_all = (float(cell_p_all.sum()) + core.bbu_w * core.n_sites) * (1.0 + core.aircon)
     return Power(cell_w=cell_p, total_w=float(site_p.sum()), always_on_w=total_all)
@@ -65,8 +70,11 @@ def blame(core: CellSleepCore, on: np.ndarray | None = None) -> np.ndarray:
     st = core.state
     if on is None:
         on = st.status == 0
-    ratio = np.divide(core.cap * st.excess, st.load, out=np.zeros(core.n_cells), where=st.load > 0)
-    unmet = st.no_server + core.ws_three[0] * csr_mul(core.AT, ratio)  # (n_grids,); ws_three[0] = d / denom
+    if st.excess.any():
+        ratio = np.divide(core.cap * st.excess, st.load, out=np.zeros(core.n_cells), where=st.load > 0)
+        unmet = st.no_server + core.ws_three[0] * csr_mul(core.AT, ratio)  # (n_grids,); ws_three[0] = d / denom
+    else:  # no cell over its usable capacity: the product above would add exact zeros
+        unmet = st.no_server
     n_off = core.n_cover - st.n_act
     has_off = n_off > 0
     tt = core.ws_tt  # (2, n_grids): to the cells not on, to all cells
