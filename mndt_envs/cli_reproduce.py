@@ -25,7 +25,7 @@ def table2(
     config: str = typer.Option("{}", help="JSON overrides of the scenario / task."),
     out: Path = typer.Option(Path("runs/reproduce/table2"), help="Output folder (CSV, Markdown, map)."),
 ) -> None:
-    """Paper 002 Table II analogue: the PPO-Lagrangian agent and three baselines (~6 min on `paper`)."""
+    """Paper 002 Table II analogue: the PPO-Lagrangian agent and three baselines (~15 s on `paper`)."""
     try:
         json.loads(config)
     except json.JSONDecodeError as exc:
@@ -47,7 +47,7 @@ def breathing(
     mlp_check: bool = typer.Option(False, "--mlp-check", help="Only the monotone-MLP check of §6.2."),
     out: Path = typer.Option(Path("runs/reproduce/breathing"), help="Output folder (tables, plots, maps)."),
 ) -> None:
-    """Paper 001 §7: a tidal day of CPICH load balancing, Static vs BDBA vs BFDBA (~4 min)."""
+    """Paper 001 §7: a tidal day of CPICH load balancing, Static vs BDBA vs BFDBA (~30 s)."""
     from .reproductions.breathing import SCENARIOS, main
 
     try:
