@@ -36,12 +36,13 @@ def _top_k(large: np.ndarray, k: int, n_cells: int, n_users: int) -> np.ndarray:
     """(k, n_users) indices of the k largest gains per user (any order)."""
     users = np.arange(n_users)
     if k <= 4 and k < n_cells:
-        # a few argmax passes beat np.argpartition along the cell axis by ~3x here
-        work = np.array(large, dtype=np.float32)
+        # a few argmax passes beat np.argpartition along the cell axis by ~3x here; on a (n_users, n_cells)
+        # copy each user's cells are contiguous (the same first maxima as along axis 0, ~2x faster)
+        work = np.array(large.T, dtype=np.float32, order="C")
         part = np.empty((k, n_users), dtype=np.int64)
         for j in range(k):
-            part[j] = np.argmax(work, axis=0)
-            work[part[j], users] = -np.inf
+            part[j] = np.argmax(work, axis=1)
+            work[users, part[j]] = -np.inf
         return part
     if k < n_cells:
         return np.argpartition(-large, k - 1, axis=0)[:k]  # (k, n_users)

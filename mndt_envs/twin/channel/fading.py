@@ -72,6 +72,8 @@ class Fading:
         self._off: np.ndarray | None = None  # (n_cells, n_users) int32 time offset of each link
         self._los: np.ndarray | None = None  # (n_cells, n_users) complex64 LoS component
         self._bank_db: np.ndarray | None = None  # (n_seq, length) float32 power of the bank [dB]
+        self._bank_db2: np.ndarray | None = None  # (n_seq * 2 length,) the same rows twice each, flat
+        self._flat: np.ndarray | None = None  # (n_cells, n_users) int64 ``seq * 2 length + off`` of each link
         self.t = 0.0  # [s]
 
     def reset(self, rng: np.random.Generator, shape: tuple[int, int]) -> None:
@@ -86,9 +88,12 @@ class Fading:
             self._bank = jakes_bank(np.random.default_rng([self.seed, 7]), self.n_seq, self.length, self.oversample)
             p = self._bank.real**2 + self._bank.imag**2
             self._bank_db = (10.0 * np.log10(np.maximum(p, 1e-12))).astype(np.float32)
+            # each row twice: offset + (index mod length) < 2 length reads row[(offset + index) mod length]
+            self._bank_db2 = np.concatenate([self._bank_db, self._bank_db], axis=1).ravel()
         self._los = None
         self._seq = rng.integers(0, self.n_seq, shape, dtype=np.int32)
         self._off = rng.integers(0, self.length, shape, dtype=np.int32)
+        self._flat = self._seq.astype(np.int64) * (2 * self.length) + self._off
         if self._los_amp > 0.0:
             phase = rng.uniform(0.0, 2.0 * np.pi, shape)
             self._los = (self._los_amp * np.exp(1j * phase)).astype(np.complex64)
@@ -115,10 +120,10 @@ class Fading:
         if self.kind == "none" or self._bank is None:
             return 0.0
         if self._los is None:
-            # Rayleigh: gather the power of the bank directly
-            assert self._seq is not None and self._off is not None and self._bank_db is not None
-            idx = (self._off + self._index()) % self.length
-            return self._bank_db[self._seq, idx]
+            # Rayleigh: gather the power of the bank directly, ``bank_db[seq, (off + index) % length]``
+            # as one flat take from the doubled rows (the same values, no modulo per link)
+            assert self._flat is not None and self._bank_db2 is not None
+            return self._bank_db2.take(self._flat + self._index() % self.length)
         h = self.coefficients()
         p = h.real * h.real + h.imag * h.imag
         return (10.0 * np.log10(np.maximum(p, 1e-12))).astype(np.float32)
