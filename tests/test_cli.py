@@ -191,3 +191,17 @@ def test_render_mode_human_is_a_matplotlib_window_on_every_env() -> None:
         assert viewer.frames_shown == 2 and env.render() is None  # a frame per reset and step, nothing returned
         env.close()
         assert env.unwrapped._viewer is None
+
+
+def test_render_mode_human_on_every_parallel_env() -> None:
+    import mndt_envs
+    from mndt_envs.registration import TASKS
+
+    for spec in TASKS:
+        env = mndt_envs.parallel_env(spec.parallel_name, render_mode="human", **spec.test_kwargs)
+        assert "human" in env.metadata["render_modes"]
+        env.reset(seed=0)
+        env.step({a: env.action_space(a).sample() for a in env.agents})
+        assert env._viewer.frames_shown == 2 and env.render() is None
+        env.close()
+        assert env._viewer is None

@@ -43,6 +43,9 @@ class TaskParallelEnv(ParallelEnv):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        modes = list(cls.metadata.get("render_modes", []))
+        if "rgb_array" in modes and "human" not in modes:  # "human": the rgb_array frames in a matplotlib window
+            cls.metadata = {**cls.metadata, "render_modes": [*modes, "human"]}
         core = cls.__dict__.get("core_cls")
         if core is not None:
             cls.__doc__ = insert_table(cls.__doc__, getattr(core, "agent_features", ()))
@@ -78,6 +81,8 @@ class TaskParallelEnv(ParallelEnv):
             self._rng = np.random.default_rng(seed)
         self.core.reset(self._rng)
         self.agents = list(self.possible_agents)
+        if self.render_mode == "human":
+            self.render()
         return self._observations(), {a: {} for a in self.agents}
 
     def step(self, actions: dict[str, Any]) -> tuple[dict[str, Any], dict[str, float], dict[str, bool],
@@ -96,6 +101,8 @@ class TaskParallelEnv(ParallelEnv):
         infos = self._infos(res)
         if res.done:
             self.agents = []
+        if self.render_mode == "human":
+            self.render()
         return obs, rewards, terms, truncs, infos
 
     def _infos(self, res: StepResult) -> dict[str, dict[str, Any]]:
@@ -128,12 +135,23 @@ class TaskParallelEnv(ParallelEnv):
         return obs["observation"] if isinstance(obs, dict) and "action_mask" in obs else obs
 
     def render(self) -> Any:
-        if self.render_mode != "rgb_array" or self.renderer is None:
+        """The map as an (H, W, 3) uint8 array (``rgb_array``), or shown in a matplotlib window (``human``)."""
+        if self.render_mode not in ("rgb_array", "human") or self.renderer is None:
             return None
-        return load_renderer(self.renderer)(self.core)
+        frame = load_renderer(self.renderer)(self.core)
+        if self.render_mode == "rgb_array":
+            return frame
+        if getattr(self, "_viewer", None) is None:
+            from ..viewer import MatplotlibViewer  # pygame is not needed
+
+            self._viewer: Any = MatplotlibViewer(type(self).__name__, 4.0)
+        self._viewer.show(frame)
+        return None
 
     def close(self) -> None:
-        pass
+        if getattr(self, "_viewer", None) is not None:
+            self._viewer.close()
+            self._viewer = None
 
 
 class MaskedTaskParallelEnv(TaskParallelEnv):
