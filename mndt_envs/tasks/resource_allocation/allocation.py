@@ -8,7 +8,7 @@ most its maximum power.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -46,8 +46,8 @@ class Repairs:
     power_scaled: int = 0  # BSs whose power shares summed above 1
 
     def as_dict(self) -> dict[str, int]:
-        """The counts by rule name (``info["repairs"]``)."""
-        return asdict(self)
+        """The counts by rule name (``info["repairs"]``); flat int fields, so no ``dataclasses.asdict`` recursion."""
+        return dict(self.__dict__)
 
 
 def group_rank(group: np.ndarray, key: np.ndarray) -> np.ndarray:

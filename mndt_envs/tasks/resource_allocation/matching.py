@@ -103,22 +103,28 @@ def assign_rbs(core: ResourceAllocationCore, serving: np.ndarray, requested: np.
     p_user = core.p_max / np.maximum(counts, 1)  # (n_cells,) [W] fair share
     p_rb = np.zeros((core.n_cells, core.n_rb), dtype=np.float32)  # decided cells' RB powers
     order = np.argsort(cell_on, kind="stable")
-    starts = np.r_[0, np.cumsum(np.bincount(cell_on, minlength=core.n_cells))]
+    starts = np.r_[0, np.cumsum(np.bincount(cell_on, minlength=core.n_cells))].tolist()
     inr = np.zeros(u)  # [W] estimated interference + noise on the chosen RB
     bw_t = core.bw * core.cfg.step_s
-    g_on = np.ascontiguousarray(core.glin[:, on].T)  # (n_on, n_cells) gains of the scheduled users
-    pos = np.empty(u, dtype=np.int64)
-    pos[on] = np.arange(len(on))
-    for c in np.argsort(-counts, kind="stable")[: int((counts > 0).sum())]:
-        s = on[order[starts[c]: starts[c + 1]]]
-        interf = g_on[pos[s]] @ p_rb  # (n_s, n_rb) [W] from the BSs decided so far
-        sig = p_user[c] * core.glin[c, s]  # (n_s,) [W]
-        rate = bw_t * np.log2(1.0 + sig[:, None] / (interf + core.noise_w))  # (n_s, n_rb) [bit]
-        wm = np.minimum(rate, requested[s][:, None]) + eta * rate
+    # the scheduled users grouped by serving cell (a BS's users are the slice starts[c]:starts[c + 1]),
+    # with everything per user gathered once: gains to every cell, own signal, request
+    s_all = on[order]
+    c_all = cell_on[order]
+    g_all = np.ascontiguousarray(core.glin[:, s_all].T)  # (n_on, n_cells) gains of the scheduled users
+    sig_all = (p_user[c_all] * core.glin[c_all, s_all])[:, None]  # (n_on, 1) [W] own signal at the fair share
+    req_all = requested[s_all][:, None]  # (n_on, 1) [bit]
+    p_user_l = p_user.tolist()
+    for c in np.argsort(-counts, kind="stable")[: int((counts > 0).sum())].tolist():
+        a, b = starts[c], starts[c + 1]
+        s = s_all[a:b]
+        interf = g_all[a:b] @ p_rb  # (n_s, n_rb) [W] from the BSs decided so far
+        rate = bw_t * np.log2(1.0 + sig_all[a:b] / (interf + core.noise_w))  # (n_s, n_rb) [bit]
+        wm = np.minimum(rate, req_all[a:b]) + eta * rate
         rows, cols = linear_sum_assignment(wm, maximize=True)
-        rb[s[rows]] = cols
-        p_rb[c, cols] = p_user[c]
-        inr[s[rows]] = interf[rows, cols] + core.noise_w
+        sr = s[rows]
+        rb[sr] = cols
+        p_rb[c, cols] = p_user_l[c]
+        inr[sr] = interf[rows, cols] + core.noise_w
     if core.cfg.power_split == "waterfill":
         g = core.glin[cell_on, on].astype(np.float64)
         power[on] = waterfill(cell_on, inr[on] / np.maximum(g, 1e-300), core.p_max, core.n_cells)
