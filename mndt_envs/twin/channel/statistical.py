@@ -317,10 +317,31 @@ class StatisticalChannel:
         wx, wy = (fx - ix).astype(np.float32), (fy - iy).astype(np.float32)
         i00 = iy * gr.nx + ix
         m = self._maps
-        g = m[i00] * ((1 - wx) * (1 - wy))[:, None]
-        g += m[i00 + 1] * (wx * (1 - wy))[:, None]
-        g += m[i00 + gr.nx] * ((1 - wx) * wy)[:, None]
-        g += m[i00 + gr.nx + 1] * (wx * wy)[:, None]
+        # m[i] * w summed over the four corners, in this order; the corner rows are taken into one
+        # reused buffer (the same products and sums as with fresh temporaries, without their allocation)
+        g = m.take(i00, axis=0)
+        g *= ((1 - wx) * (1 - wy))[:, None]
+        t = np.empty_like(g)
+        for di, wc in ((1, wx * (1 - wy)), (gr.nx, (1 - wx) * wy), (gr.nx + 1, wx * wy)):
+            np.take(m, i00 + di, axis=0, out=t, mode="clip")  # indices are in range (clipped above)
+            t *= wc[:, None]
+            g += t
         g = np.ascontiguousarray(g.T)
         iyn, ixn = gr.index(xy)
-        return self._apply_o2i(g, self._o2i[iyn, ixn], indoor)
+        o2i = self._o2i[iyn, ixn]
+        # _apply_o2i over runs of cells with the same indoor flag: each run's rows lose the O2I loss of
+        # the users on the other side of the wall (the others lose an exact 0, as in _apply_o2i)
+        zero = np.float32(0.0)
+        lose = (np.where(indoor, o2i, zero), np.where(indoor, zero, o2i))  # for outdoor cells, indoor cells
+        for a, b, cell_indoor in self._indoor_runs():
+            g[a:b] -= lose[cell_indoor]
+        return g
+
+    def _indoor_runs(self) -> list[tuple[int, int, int]]:
+        """(start, end, indoor flag) of the runs of consecutive cells with the same ``cells.indoor``."""
+        runs = getattr(self, "_runs", None)
+        if runs is None:
+            flag = np.asarray(self.cells.indoor, dtype=bool)
+            cuts = [0, *(np.flatnonzero(flag[1:] != flag[:-1]) + 1).tolist(), len(flag)]
+            runs = self._runs = [(a, b, int(flag[a])) for a, b in zip(cuts[:-1], cuts[1:]) if b > a]
+        return runs
