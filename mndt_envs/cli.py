@@ -105,7 +105,7 @@ def demo(
     import numpy as np
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from .cli_output import capture_notes, ray_coverage_line
+    from .cli_output import capture_notes, ray_tracing_line
     from .render import render_map
     from .twin import NetworkTwin
 
@@ -122,11 +122,11 @@ def demo(
         twin.reset(np.random.default_rng(0))
     build_s = time.perf_counter() - t0
     table = twin_table(twin.summary(), build_s)
-    ray_line = ray_coverage_line(getattr(twin.channel, "build_summary", None))
+    ray_line = ray_tracing_line(getattr(twin.channel, "build_summary", None))
     if ray_line:
-        table.add_row("ray coverage", ray_line)
+        table.add_row("ray tracing", ray_line)
     console.print(table)
-    for note in notes:  # warnings of the build, one line each (the coverage warning is the row above)
+    for note in notes:  # warnings of the build, one line each (the ray-tracing note is the row above)
         if not (ray_line and note.startswith(("ray tracing reached", "ray-traced"))):
             console.print(f"[yellow]note:[/] {note}", highlight=False)
     buildings = None

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["FORMATS", "KEY_METRICS", "default_format", "fmt_value", "split_columns", "render_results",
-           "plot_compare", "capture_notes", "ray_coverage_line"]
+           "plot_compare", "capture_notes", "ray_tracing_line"]
 
 FORMATS = ("table", "markdown", "csv")
 
@@ -189,18 +189,16 @@ def plot_compare(rows: Sequence[dict[str, Any]], path: Path) -> dict[str, list[s
     return {task: [label for _, label in p] for task, p in panels.items()}
 
 
-def ray_coverage_line(build_summary: dict[str, Any] | None) -> str | None:
-    """One line on how much of the ray-traced map rays reached (None when the channel is not ray-traced)."""
+def ray_tracing_line(build_summary: dict[str, Any] | None) -> str | None:
+    """The build's one-line note on how much of the map rays reached (None when the channel is not ray-traced).
+
+    Ray reach is not RSRP coverage: the summary names it ``ray_traced_outdoor_pairs`` /
+    ``ray_reached_outdoor_cells`` and the twin table labels the row "ray tracing".
+    """
     s = build_summary or {}
     if isinstance(s.get("note"), str) and s["note"]:
         return " ".join(s["note"].split())
-    if "coverage" not in s or "fallback_share_outdoor" not in s:
-        return None
-    line = (f"rays reached {100 * float(s['coverage']):.0f}% of (site, map cell) pairs; "
-            f"{100 * float(s['fallback_share_outdoor']):.0f}% of outdoor cells use the 38.901 NLoS value")
-    if "fallback_share_best_server" in s:
-        line += f" ({100 * float(s['fallback_share_best_server']):.0f}% of best-server links)"
-    return line
+    return None
 
 
 @contextmanager

@@ -125,7 +125,7 @@ def test_compare_plot_puts_cost_and_task_metrics_beside_the_return(tmp_path) -> 
 def test_build_warnings_become_one_line_notes() -> None:
     import warnings
 
-    from mndt_envs.cli_output import capture_notes, ray_coverage_line
+    from mndt_envs.cli_output import capture_notes, ray_tracing_line
 
     notes: list[str] = []
     with capture_notes(notes):
@@ -133,12 +133,9 @@ def test_build_warnings_become_one_line_notes() -> None:
         warnings.warn("ray tracing reached 13% of the pairs;\n   the rest use 38.901", stacklevel=1)
         warnings.warn("old API", DeprecationWarning, stacklevel=1)
     assert notes == ["ray tracing reached 13% of the pairs; the rest use 38.901"]
-    assert ray_coverage_line(None) is None and ray_coverage_line({"cells": 3}) is None
+    assert ray_tracing_line(None) is None and ray_tracing_line({"cells": 3}) is None
     note = {"note": "ray-traced 58% of pairs\n filled the rest"}
-    assert ray_coverage_line(note) == "ray-traced 58% of pairs filled the rest"
-    line = ray_coverage_line({"coverage": 0.13, "fallback_share_outdoor": 0.26, "fallback_share_best_server": 0.2})
-    assert line == ("rays reached 13% of (site, map cell) pairs; 26% of outdoor cells use the 38.901 NLoS value "
-                    "(20% of best-server links)")
+    assert ray_tracing_line(note) == "ray-traced 58% of pairs filled the rest"
 
 
 def test_human_render_without_pygame_shows_frames() -> None:
