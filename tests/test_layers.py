@@ -36,8 +36,6 @@ KNOWN_CIRCLES: list[frozenset[str]] = [
     # Breaking them takes moves, not import edits: the CSV reader and site placement into sites (issue 17 item 4:
     # "site placement lives in sites"), CityGeometry into a module of its own that citystore can import.
     frozenset({f"{PKG}.twin.geometry", f"{PKG}.twin.sites", f"{PKG}.twin.citystore"}),
-    # traffic twin: generator.<function> -> training and training.<function> -> generator (issue 11's files).
-    frozenset({f"{PKG}.twin.traffic.generator", f"{PKG}.twin.traffic.training"}),
 ]
 
 TWIN_ALLOWED_OUTSIDE = {f"{PKG}.config", f"{PKG}._version"}

@@ -46,8 +46,6 @@ __all__ = [
     "LSTMTrafficGenerator",
     "LSTMDemand",
     "demand_series",
-    "train_generator",
-    "train_user_count_forecaster",
     "load_user_count_forecaster",
 ]
 
@@ -385,16 +383,3 @@ def load_user_count_forecaster(path: str | Path | None = None) -> Any:
 
     return ResidualForecaster.load(path or USER_COUNT_WEIGHTS)
 
-
-def train_generator(data_dir: str | Path, out: str | Path = TRAFFIC_WEIGHTS, **kw: Any) -> LSTMTrafficGenerator:
-    """Train the generator on Milan and save it (see :func:`mndt_envs.twin.traffic.training.train_generator`)."""
-    from mndt_envs.twin.traffic.training import train_generator as _train
-
-    return _train(data_dir, out, **kw)
-
-
-def train_user_count_forecaster(data_dir: str | Path, out: str | Path = USER_COUNT_WEIGHTS, **kw: Any) -> Any:
-    """Train the user-count forecaster on KAIST and save it (see :mod:`mndt_envs.twin.traffic.training`)."""
-    from mndt_envs.twin.traffic.training import train_user_count_forecaster as _train
-
-    return _train(data_dir, out, **kw)
