@@ -91,8 +91,8 @@ def scenario_for(osm: Path | None, scene: str | None, preset: str | None, cell_s
 def _cells_for(cfg: ScenarioConfig, city: CityGeometry, sites_csv: Path | None, rng: np.random.Generator) -> Cells:
     import numpy as np
 
-    from .twin.geometry import rooftop_sites, sites_for_area, sites_from_csv
-    from .twin.sites import build_cells
+    from .twin.geometry import rooftop_sites, sites_for_area
+    from .twin.sites import build_cells, sites_from_csv
 
     if sites_csv is not None:
         xy, h, _az = sites_from_csv(sites_csv, city, area=(cfg.width_m, cfg.height_m))

@@ -233,7 +233,7 @@ def test_sionna_scene_city() -> None:
 
 
 def test_sites_from_csv(tmp_path: Path) -> None:
-    from mndt_envs.twin.geometry import sites_from_csv
+    from mndt_envs.twin.sites import sites_from_csv
 
     city = load_city(write_osm(tmp_path / "c.osm", [(50, 60, 90, 100, {})]), use_cache=False)
     la, lo = _ll(70, 80)

@@ -25,18 +25,9 @@ PKG = "mndt_envs"
 # folders mapped into the package by symlinks (mndt_envs/agents -> agents/, mndt_envs/baselines -> baselines/)
 MAPPED = {"agents": ROOT / "agents", "baselines": ROOT / "baselines"}
 
-# Import circles that are known and owned elsewhere, each with the reason it is tolerated for now. A circle
-# found by the test passes if all its modules lie inside one of these groups.
-KNOWN_CIRCLES: list[frozenset[str]] = [
-    # City loading (files of issues 10/15, re-read at 15:45 UTC on the issue-17 deadline day): both edges back
-    # into geometry are function-level imports, so nothing fails at import time, but they are circles:
-    #   geometry.sites_from_csv -> sites.read_sites_csv, sites.make_cells -> geometry.{load_city, sites_for_area, ...}
-    #   geometry.{load_city, _cached} -> citystore.{city_from_dir, city_to_files};
-    #   citystore.city_from_files -> geometry.CityGeometry
-    # Breaking them takes moves, not import edits: the CSV reader and site placement into sites (issue 17 item 4:
-    # "site placement lives in sites"), CityGeometry into a module of its own that citystore can import.
-    frozenset({f"{PKG}.twin.geometry", f"{PKG}.twin.sites", f"{PKG}.twin.citystore"}),
-]
+# Import circles tolerated for now, each with its reason (none today). A circle found by the test passes if all
+# its modules lie inside one of these groups.
+KNOWN_CIRCLES: list[frozenset[str]] = []
 
 TWIN_ALLOWED_OUTSIDE = {f"{PKG}.config", f"{PKG}._version"}
 TASK_FORBIDDEN = ("baselines", "agents", "demos", "registration", "evaluation", "render", "envs", "parallel",

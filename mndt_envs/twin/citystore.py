@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from .geometry import CityGeometry
+    from .city import CityGeometry
 
 __all__ = ["FORMAT", "city_to_files", "city_from_dir", "city_from_files"]
 
@@ -130,7 +130,7 @@ def city_from_files(json_bytes: bytes, npz_bytes: bytes) -> CityGeometry:
     import networkx as nx
     import shapely
 
-    from .geometry import CityGeometry
+    from .city import CityGeometry
 
     doc = json.loads(json_bytes.decode("utf-8"))
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:

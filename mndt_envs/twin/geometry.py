@@ -46,11 +46,13 @@ import re
 import tempfile
 import warnings
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from .city import HEIGHT_SOURCE_TAG, CityGeometry, GeometryError
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -69,7 +71,6 @@ __all__ = [
     "resolve_osm_source",
     "rooftop_sites",
     "sites_for_area",
-    "sites_from_csv",
 ]
 
 LEVEL_HEIGHT_M = 3.0  # [m] per building level
@@ -77,106 +78,6 @@ DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 BUNDLED = {"helsinki": DATA_DIR / "helsinki.osm"}
 _LOADER_VERSION = "city-5"  # bump when the parsed output or its cached format changes
 _MIN_BUILDING_AREA_M2 = 4.0  # [m^2] smaller footprints are noise
-
-
-class GeometryError(ValueError):
-    """The geometry source cannot be read; the message names the file and the problem."""
-
-
-@dataclass
-class CityGeometry:
-    """Buildings and roads of a city in the local metric frame (x east, y north, metres).
-
-    Attributes:
-        buildings: footprints (shapely Polygons, holes allowed) [m].
-        heights: (n_buildings,) height above ground [m].
-        tags: OSM tags per building (``building``, ``building:material``, ...).
-        roads: road graph (networkx MultiDiGraph), node attrs ``x``, ``y`` [m], edge attr ``length`` [m].
-        width_m: extent of the area along x [m].
-        height_m: extent of the area along y [m].
-        origin_lat: latitude of the local origin (0, 0) [deg] (NaN for Sionna scenes).
-        origin_lon: longitude of the local origin [deg] (NaN for Sionna scenes).
-        crs: PROJ string of the projected frame before the shift to the origin ("" for Sionna scenes).
-        source: what was loaded (``"bundled:helsinki"``, a path or ``"sionna:<name>"``).
-        scene_offset: scene coordinates of the local origin [m] (non-zero for Sionna scenes).
-        n_ways_dropped: ways referencing absent nodes that were removed.
-        n_ways_truncated: ways referencing absent nodes that were cut to their present nodes.
-        source_sha256: content hash of the source file ("" for Sionna scenes).
-    """
-
-    buildings: list[Polygon]
-    heights: np.ndarray  # (n_buildings,) [m]
-    tags: list[dict[str, str]]
-    roads: nx.MultiDiGraph
-    width_m: float  # [m]
-    height_m: float  # [m]
-    origin_lat: float  # [deg]
-    origin_lon: float  # [deg]
-    crs: str = ""
-    source: str = ""
-    scene_offset: tuple[float, float] = (0.0, 0.0)  # [m]
-    n_ways_dropped: int = 0
-    n_ways_truncated: int = 0
-    source_sha256: str = ""
-    _union: Any = field(default=None, repr=False, compare=False)
-
-    @property
-    def n_buildings(self) -> int:
-        """Number of building footprints."""
-        return len(self.buildings)
-
-    @property
-    def default_height_share(self) -> float:
-        """Share of buildings whose height came from no ``height``/``building:levels`` tag (type or default)."""
-        if not self.tags:
-            return 0.0
-        return sum(t.get(HEIGHT_SOURCE_TAG) in ("type", "default") for t in self.tags) / len(self.tags)
-
-    def footprint_union(self) -> Any:
-        """Union of all footprints (a shapely geometry, prepared for fast point tests)."""
-        if self._union is None:
-            import shapely
-
-            u = shapely.union_all(self.buildings) if self.buildings else shapely.Polygon()
-            shapely.prepare(u)
-            self._union = u
-        return self._union
-
-    def inside_building(self, xy: np.ndarray) -> np.ndarray:
-        """Whether each point lies inside a building footprint.
-
-        Args:
-            xy: (n, 2) positions [m].
-
-        Returns:
-            (n,) bool.
-        """
-        import shapely
-
-        xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
-        if not self.buildings:
-            return np.zeros(len(xy), dtype=bool)
-        return np.asarray(shapely.contains_xy(self.footprint_union(), xy[:, 0], xy[:, 1]), dtype=bool)
-
-    def latlon_to_local(self, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
-        """Project WGS84 coordinates into the local frame.
-
-        Returns:
-            (n, 2) [m].
-        """
-        if not self.crs:
-            raise GeometryError(f"{self.source}: this city has no geographic reference (Sionna scene)")
-        from pyproj import Transformer
-
-        tr = Transformer.from_crs("EPSG:4326", self.crs, always_xy=True)
-        x, y = tr.transform(np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64))
-        ox_, oy_ = tr.transform(self.origin_lon, self.origin_lat)
-        return np.stack([np.asarray(x) - ox_, np.asarray(y) - oy_], axis=-1)
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state["_union"] = None
-        return state
 
 
 # --------------------------------------------------------------------------- sources
@@ -382,7 +283,6 @@ TYPE_HEIGHTS_M: dict[str, float] = {
     "church": 18.0, "chapel": 8.0, "cathedral": 30.0, "mosque": 15.0, "temple": 12.0, "sports_hall": 12.0,
     "stadium": 20.0, "parking": 12.0,
 }
-HEIGHT_SOURCE_TAG = "mndt:height_source"  # added to each building's tags: height | levels | type | default
 
 
 def _height_and_source(tags: dict[str, Any], default_m: float) -> tuple[float, str]:
@@ -829,43 +729,3 @@ def rooftop_sites(
         out_xy[k] = _roof_edge_point(city.buildings[cand[j]], c, MAST_EDGE_INSET_M)
         out_h[k] = ch[j]
     return out_xy, out_h
-
-
-def sites_from_csv(
-    path: str | os.PathLike[str],
-    city: CityGeometry,
-    *,
-    area: tuple[float, float] | None = None,
-    default_height_m: float = 25.0,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Real sites from a CSV, georeferenced into the city's local frame.
-
-    Columns (case-insensitive): ``lat``/``latitude``, ``lon``/``lng``/``longitude``, optional
-    ``height`` [m above ground] and ``azimuth`` [deg]. Sites outside the area are dropped
-    with a warning; all outside is an error.
-
-    Args:
-        path: the CSV file.
-        city: the city (its projection and origin).
-        area: (width, height) [m] (default: the city's extent).
-        default_height_m: antenna height when the CSV has none [m].
-
-    Returns:
-        ``(xy (n, 2) [m], height (n,) [m], azimuth (n,) [deg], NaN = not given)``.
-    """
-    from .sites import read_sites_csv
-
-    p = Path(path)
-    a = read_sites_csv(p, default_height_m)
-    xy = city.latlon_to_local(a[:, 0], a[:, 1])
-    w, h_ = area if area is not None else (city.width_m, city.height_m)
-    inside = (xy[:, 0] >= 0) & (xy[:, 0] <= w) & (xy[:, 1] >= 0) & (xy[:, 1] <= h_)
-    if not inside.any():
-        raise GeometryError(
-            f"{p}: all {len(a)} sites lie outside the {w:.0f} x {h_:.0f} m area of {city.source} "
-            f"(lat {city.origin_lat:.5f}.., lon {city.origin_lon:.5f}..)"
-        )
-    if not inside.all():
-        warnings.warn(f"{p}: {int((~inside).sum())} of {len(a)} sites lie outside the area and are dropped",
-                      stacklevel=2)
-    return xy[inside], a[inside, 2], a[inside, 3]

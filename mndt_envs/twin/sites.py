@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,8 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from ..config import ConfigError, ScenarioConfig
+from .city import CityGeometry, GeometryError
 
-__all__ = ["Cells", "POWER_MODEL", "build_cells", "hex_sites", "cells_from_csv", "make_cells"]
+__all__ = ["Cells", "POWER_MODEL", "build_cells", "hex_sites", "cells_from_csv", "make_cells", "sites_from_csv"]
 
 # EARTH power model per radio unit (Auer et al. 2011; SPEC §2):
 # P_max [W], P_0 [W], delta_p [-], P_sleep [W]
@@ -153,12 +155,50 @@ def read_sites_csv(path: str | Path, default_height_m: float = 25.0) -> np.ndarr
     return np.asarray(rows, dtype=np.float64)
 
 
+def sites_from_csv(
+    path: str | os.PathLike[str],
+    city: CityGeometry,
+    *,
+    area: tuple[float, float] | None = None,
+    default_height_m: float = 25.0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Real sites from a CSV, georeferenced into the city's local frame.
+
+    Columns (case-insensitive): ``lat``/``latitude``, ``lon``/``lng``/``longitude``, optional
+    ``height`` [m above ground] and ``azimuth`` [deg]. Sites outside the area are dropped
+    with a warning; all outside is an error.
+
+    Args:
+        path: the CSV file.
+        city: the city (its projection and origin).
+        area: (width, height) [m] (default: the city's extent).
+        default_height_m: antenna height when the CSV has none [m].
+
+    Returns:
+        ``(xy (n, 2) [m], height (n,) [m], azimuth (n,) [deg], NaN = not given)``.
+    """
+    p = Path(path)
+    a = read_sites_csv(p, default_height_m)
+    xy = city.latlon_to_local(a[:, 0], a[:, 1])
+    w, h_ = area if area is not None else (city.width_m, city.height_m)
+    inside = (xy[:, 0] >= 0) & (xy[:, 0] <= w) & (xy[:, 1] >= 0) & (xy[:, 1] <= h_)
+    if not inside.any():
+        raise GeometryError(
+            f"{p}: all {len(a)} sites lie outside the {w:.0f} x {h_:.0f} m area of {city.source} "
+            f"(lat {city.origin_lat:.5f}.., lon {city.origin_lon:.5f}..)"
+        )
+    if not inside.all():
+        warnings.warn(f"{p}: {int((~inside).sum())} of {len(a)} sites lie outside the area and are dropped",
+                      stacklevel=2)
+    return xy[inside], a[inside, 2], a[inside, 3]
+
+
 def cells_from_csv(path: str | Path, center_m: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
     """Sites of a CSV (see :func:`read_sites_csv`) in a local frame without a city.
 
     Positions are projected by an equirectangular projection about the sites'
     centroid, which is placed at ``center_m``. On a city, use
-    :func:`mndt_envs.twin.geometry.sites_from_csv`, which uses the city's projection.
+    :func:`sites_from_csv`, which uses the city's projection.
 
     Returns:
         (n_rows, 4) array of x [m], y [m], height [m], azimuth [deg].
@@ -241,7 +281,7 @@ def make_cells(cfg: ScenarioConfig, rng: np.random.Generator) -> Cells:
         cells.height[: len(xy) * n_sec] = np.repeat(roof_h, n_sec) + cfg.sites.mast_above_roof_m
         return cells
     if cfg.sites.layout == "csv" and cfg.channel.source:
-        from .geometry import check_area, load_city, sites_from_csv
+        from .geometry import check_area, load_city
 
         city = load_city(cfg.channel.source, cfg)
         check_area(city, cfg.width_m, cfg.height_m)
