@@ -114,18 +114,22 @@ def assign_rbs(core: ResourceAllocationCore, serving: np.ndarray, requested: np.
     sig_all = (p_user[c_all] * core.glin[c_all, s_all])[:, None]  # (n_on, 1) [W] own signal at the fair share
     req_all = requested[s_all][:, None]  # (n_on, 1) [bit]
     p_user_l = p_user.tolist()
+    wf = core.cfg.power_split == "waterfill"
+    rb_all = np.full(len(s_all), -1, dtype=np.int64)  # RB of each scheduled user, in s_all order
+    inr_all = np.zeros(len(s_all))  # [W] its interference + noise (for water-filling)
     for c in np.argsort(-counts, kind="stable")[: int((counts > 0).sum())].tolist():
         a, b = starts[c], starts[c + 1]
-        s = s_all[a:b]
-        interf = g_all[a:b] @ p_rb  # (n_s, n_rb) [W] from the BSs decided so far
-        rate = bw_t * np.log2(1.0 + sig_all[a:b] / (interf + core.noise_w))  # (n_s, n_rb) [bit]
+        in_n = g_all[a:b] @ p_rb + core.noise_w  # (n_s, n_rb) [W] interference of the BSs decided so far + noise
+        rate = bw_t * np.log2(1.0 + sig_all[a:b] / in_n)  # (n_s, n_rb) [bit]
         wm = np.minimum(rate, req_all[a:b]) + eta * rate
         rows, cols = linear_sum_assignment(wm, maximize=True)
-        sr = s[rows]
-        rb[sr] = cols
+        rb_all[a:b][rows] = cols
         p_rb[c, cols] = p_user_l[c]
-        inr[sr] = interf[rows, cols] + core.noise_w
-    if core.cfg.power_split == "waterfill":
+        if wf:
+            inr_all[a:b][rows] = in_n[rows, cols]
+    rb[s_all] = rb_all
+    inr[s_all] = inr_all
+    if wf:
         g = core.glin[cell_on, on].astype(np.float64)
         power[on] = waterfill(cell_on, inr[on] / np.maximum(g, 1e-300), core.p_max, core.n_cells)
     else:
