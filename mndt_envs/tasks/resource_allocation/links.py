@@ -53,7 +53,8 @@ def compute_links(tw: NetworkTwin, k: int, use_fading: bool, p_max: np.ndarray, 
                   bw: float, step_s: float) -> Links:
     """Linear gains, top-k candidate cells and full-load rate estimates for the twin's current state."""
     g_db = tw.gain_db if use_fading else tw.large_scale_gain_db
-    glin = np.exp(np.asarray(g_db, dtype=np.float32) * np.float32(_LN10_10))  # (n_cells, n_users)
+    glin = np.multiply(np.asarray(g_db, dtype=np.float32), np.float32(_LN10_10))  # (n_cells, n_users)
+    np.exp(glin, out=glin)  # in place: the same float32 exp, one large temporary less
     large = np.asarray(tw.large_scale_gain_db)
     n_cells, n_users = glin.shape
     users = np.arange(n_users)
