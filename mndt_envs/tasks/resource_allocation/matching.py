@@ -86,8 +86,9 @@ def match_deferred(core: ResourceAllocationCore, w: np.ndarray) -> np.ndarray:
         nxt[pu] += 1
         pool = np.flatnonzero(held >= 0)
         cell = core.cand[held[pool], pool]
-        rank = group_rank(cell, w[held[pool], pool])
-        held[pool[rank >= core.cap]] = -1  # rejected: propose to the next preference
+        if np.bincount(cell).max() > core.cap:  # else no BS holds more than cap proposals: nobody is rejected
+            rank = group_rank(cell, w[held[pool], pool])
+            held[pool[rank >= core.cap]] = -1  # rejected: propose to the next preference
     return held
 
 def assign_rbs(core: ResourceAllocationCore, serving: np.ndarray, requested: np.ndarray) -> Allocation:
@@ -119,9 +120,14 @@ def assign_rbs(core: ResourceAllocationCore, serving: np.ndarray, requested: np.
     inr_all = np.zeros(len(s_all))  # [W] its interference + noise (for water-filling)
     for c in np.argsort(-counts, kind="stable")[: int((counts > 0).sum())].tolist():
         a, b = starts[c], starts[c + 1]
-        in_n = g_all[a:b] @ p_rb + core.noise_w  # (n_s, n_rb) [W] interference of the BSs decided so far + noise
-        rate = bw_t * np.log2(1.0 + sig_all[a:b] / in_n)  # (n_s, n_rb) [bit]
-        wm = np.minimum(rate, req_all[a:b]) + eta * rate
+        in_n = g_all[a:b] @ p_rb  # (n_s, n_rb) [W] interference of the BSs decided so far
+        in_n += core.noise_w  # + noise (float32, as ``in_n + noise_w``)
+        rate = np.divide(sig_all[a:b], in_n)  # rate = bw_t log2(1 + sig / in_n) [bit], (n_s, n_rb), in place
+        rate += 1.0
+        np.log2(rate, out=rate)
+        rate *= bw_t
+        wm = np.minimum(rate, req_all[a:b])
+        wm += eta * rate
         rows, cols = linear_sum_assignment(wm, maximize=True)
         rb_all[a:b][rows] = cols
         p_rb[c, cols] = p_user_l[c]
