@@ -61,8 +61,8 @@ def compute_links(tw: NetworkTwin, k: int, use_fading: bool, p_max: np.ndarray, 
     part = _top_k(large, k, n_cells, n_users)
     vals = large[part, users]
     order = np.argsort(-vals, axis=0, kind="stable")
-    cand = np.take_along_axis(part, order, axis=0)
-    cand_gain_db = np.take_along_axis(vals, order, axis=0).astype(np.float32)
+    cand = part[order, users]  # np.take_along_axis(part, order, axis=0), without its wrapper
+    cand_gain_db = vals[order, users].astype(np.float32)
     p_rb = (p_max / n_rb).astype(np.float32)  # (n_cells,) [W]
     total_rx = p_rb @ glin  # (n_users,) [W]
     sig = p_rb[cand] * glin[cand, users]  # (k, n_users)
