@@ -327,14 +327,18 @@ class StatisticalChannel:
             t *= wc[:, None]
             g += t
         g = np.ascontiguousarray(g.T)
-        iyn, ixn = gr.index(xy)
-        o2i = self._o2i[iyn, ixn]
         # _apply_o2i over runs of cells with the same indoor flag: each run's rows lose the O2I loss of
-        # the users on the other side of the wall (the others lose an exact 0, as in _apply_o2i)
-        zero = np.float32(0.0)
-        lose = (np.where(indoor, o2i, zero), np.where(indoor, zero, o2i))  # for outdoor cells, indoor cells
-        for a, b, cell_indoor in self._indoor_runs():
-            g[a:b] -= lose[cell_indoor]
+        # the users on the other side of the wall (the others lose an exact 0, as in _apply_o2i, so runs
+        # with nobody on the other side are skipped)
+        any_user = (bool(indoor.any()), not bool(indoor.all()))  # someone indoor, someone outdoor
+        runs = [r for r in self._indoor_runs() if any_user[r[2]]]  # outdoor cells: needs someone indoor
+        if runs:
+            iyn, ixn = gr.index(xy)
+            o2i = self._o2i[iyn, ixn]
+            zero = np.float32(0.0)
+            lose = (np.where(indoor, o2i, zero), np.where(indoor, zero, o2i))  # for outdoor cells, indoor cells
+            for a, b, cell_indoor in runs:
+                g[a:b] -= lose[cell_indoor]
         return g
 
     def _indoor_runs(self) -> list[tuple[int, int, int]]:
