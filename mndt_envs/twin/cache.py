@@ -191,10 +191,30 @@ class ArtifactCache:
                 raise CacheEntryError(f"{name} does not match the manifest")
         return manifest
 
-    def _discard(self, d: Path, why: Exception) -> None:
-        """Remove a corrupt entry (caller holds the key's lock) with one warning."""
-        warnings.warn(f"mndt-envs cache entry {d} is corrupt ({why}); it will be rebuilt", stacklevel=4)
+    def _discard(self, d: Path, why: Exception, *, stacklevel: int = 4) -> None:
+        """Remove a corrupt entry (caller holds the key's lock) with one warning.
+
+        ``stacklevel`` is that of the warning as seen from here; the default points at the
+        caller of the public method that called this one.
+        """
+        warnings.warn(f"mndt-envs cache entry {d} is corrupt ({why}); it will be rebuilt", stacklevel=stacklevel)
         self._remove(d)
+
+    def _verified(self, d: Path, locked: bool) -> bool:
+        """Whether entry ``d`` verifies; a corrupt one is removed (with a warning) when ``locked``.
+
+        An entry that vanished (``FileNotFoundError``) is a plain miss. Called by :meth:`get` and
+        :meth:`load` with the key's lock held when ``locked``.
+        """
+        try:
+            self._verify(d)
+        except FileNotFoundError:
+            return False
+        except Exception as exc:  # noqa: BLE001 - any failure to verify is a miss
+            if locked:
+                self._discard(d, exc, stacklevel=5)  # one frame deeper than a direct call
+            return False
+        return True
 
     def _remove(self, d: Path) -> None:
         if not d.exists():
@@ -218,13 +238,7 @@ class ArtifactCache:
             return None
         try:
             with self._locked(kind, key, create=False) as locked:
-                try:
-                    self._verify(d)
-                except FileNotFoundError:
-                    return None
-                except Exception as exc:  # noqa: BLE001 - any failure to verify is a miss
-                    if locked:
-                        self._discard(d, exc)
+                if not self._verified(d, locked):
                     return None
         except Timeout:
             warnings.warn(f"mndt-envs cache entry {d} stayed locked for {self.lock_timeout_s:.0f} s; "
@@ -243,13 +257,7 @@ class ArtifactCache:
             return None
         try:
             with self._locked(kind, key, create=False) as locked:
-                try:
-                    self._verify(d)
-                except FileNotFoundError:
-                    return None
-                except Exception as exc:  # noqa: BLE001
-                    if locked:
-                        self._discard(d, exc)
+                if not self._verified(d, locked):
                     return None
                 try:
                     return reader(d)
