@@ -14,7 +14,27 @@ import numpy as np
 __all__ = ["StraightLineMobility", "StaticMobility", "UniformDemand"]
 
 
-class StraightLineMobility:
+class StoredPositions:
+    """Mixin for mobility models that keep their users' state in ``_pos`` and ``_indoor``.
+
+    Gives them the ``positions`` and ``indoor`` properties of the twin's ``MobilityModel``.
+    """
+
+    _pos: np.ndarray
+    _indoor: np.ndarray
+
+    @property
+    def positions(self) -> np.ndarray:
+        """(n_users, 2) [m]."""
+        return self._pos
+
+    @property
+    def indoor(self) -> np.ndarray:
+        """(n_users,) bool."""
+        return self._indoor
+
+
+class StraightLineMobility(StoredPositions):
     """Straight lines at constant speed between random points of the area.
 
     Args:
@@ -53,16 +73,6 @@ class StraightLineMobility:
         if n:
             self._dst[arrived] = rng.uniform(0.0, 1.0, (n, 2)) * self.size
             self._speed[arrived] = rng.uniform(*self.speed_range, n)
-
-    @property
-    def positions(self) -> np.ndarray:
-        """(n_users, 2) [m]."""
-        return self._pos
-
-    @property
-    def indoor(self) -> np.ndarray:
-        """(n_users,) bool."""
-        return self._indoor
 
 
 class StaticMobility(StraightLineMobility):

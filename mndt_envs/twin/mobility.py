@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from .defaults import StoredPositions
+
 __all__ = [
     "KraussParams",
     "krauss_speed",
@@ -1024,7 +1026,7 @@ def tidal_work_share(hour: float) -> float:
     return 0.05 + 0.8 * math.exp(-((h / 4.5) ** 4))
 
 
-class TidalHotspotMobility:
+class TidalHotspotMobility(StoredPositions):
     """Built-in "hotspot-moving" tidal day (implements the twin's ``MobilityModel``).
 
     Hotspot users have a home (residential hotspot) and a workplace (business hotspot),
@@ -1092,13 +1094,3 @@ class TidalHotspotMobility:
             return
         self.hour = (self.hour + dt / 3600.0) % 24.0
         self._place(rng.normal(0.0, self.jitter_m, self._pos.shape))
-
-    @property
-    def positions(self) -> np.ndarray:
-        """(n_users, 2) [m]."""
-        return self._pos
-
-    @property
-    def indoor(self) -> np.ndarray:
-        """(n_users,) bool."""
-        return self._indoor
