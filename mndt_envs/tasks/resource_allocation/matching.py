@@ -104,7 +104,7 @@ def assign_rbs(core: ResourceAllocationCore, serving: np.ndarray, requested: np.
     p_user = core.p_max / np.maximum(counts, 1)  # (n_cells,) [W] fair share
     p_rb = np.zeros((core.n_cells, core.n_rb), dtype=np.float32)  # decided cells' RB powers
     order = np.argsort(cell_on, kind="stable")
-    starts = np.r_[0, np.cumsum(np.bincount(cell_on, minlength=core.n_cells))].tolist()
+    starts = [0, *np.cumsum(counts).tolist()]  # users of BS c: starts[c]:starts[c + 1] in ``order``
     inr = np.zeros(u)  # [W] estimated interference + noise on the chosen RB
     bw_t = core.bw * core.cfg.step_s
     # the scheduled users grouped by serving cell (a BS's users are the slice starts[c]:starts[c + 1]),
