@@ -306,3 +306,15 @@ def test_memory_guard_names_the_fields_to_change(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("MNDT_MEMORY_LIMIT", "400MiB")
     with pytest.raises(ConfigError, match=r"sites\.n_small_cells.*channel\.shadow_grid_m"):
         check_memory(make_config("toy", {"sites": {"n_small_cells": 1_000_000}}))  # found by the config fuzz test
+
+
+def test_cell_sleep_grid_size_is_in_the_memory_estimate(monkeypatch: pytest.MonkeyPatch) -> None:
+    # task.grid_m = 1 on toy needed ~1.4 GB and 19 s before the guard; now it is refused before the grids exist
+    import gymnasium as gym
+
+    from mndt_envs.config import ConfigError
+
+    monkeypatch.setenv("MNDT_MEMORY_LIMIT", "400MiB")
+    with pytest.raises(ConfigError, match=r"task\.grid_m = 1 m"):
+        gym.make("mndt/CellSleep-v0", scenario="toy", config={"task": {"grid_m": 1}})
+    gym.make("mndt/CellSleep-v0", scenario="toy", config={"task": {"grid_m": 100}})  # the default size fits

@@ -90,9 +90,26 @@ def _check_covered(covered: np.ndarray, thr: float, rsrp: np.ndarray, cfg: CellS
         warnings.warn(msg + "; they are dropped (no demand)", stacklevel=4)
 
 
+# [bytes] per (cell, grid) at the peak of build_coverage/build_capacity: the gain, RSRP and partition copies
+# (float64), the channel's own temporaries and the 0/1 matrices (a conservative sum)
+_BYTES_PER_CELL_GRID = 48.0
+
+
+def _check_grid_memory(twin: NetworkTwin, cfg: CellSleepConfig) -> None:
+    """Refuse a ``grid_m`` whose dense (cells x grids) arrays would not fit the memory limit."""
+    from ...twin.memory import check_memory
+
+    sc = twin.cfg
+    n_all = max(1, math.ceil(sc.width_m / cfg.grid_m)) * max(1, math.ceil(sc.height_m / cfg.grid_m))
+    need = _BYTES_PER_CELL_GRID * int(twin.cells.n) * n_all
+    check_memory(sc, n_cells=int(twin.cells.n),
+                 extra={f"task.grid_m = {cfg.grid_m:g} m: {n_all:,} grids x {int(twin.cells.n)} cells": need})
+
+
 def build_coverage(twin: NetworkTwin, cfg: CellSleepConfig) -> Coverage:
     """Grids of ``cfg.grid_m`` over the twin's area and the cells covering each (uncovered ones dropped)."""
     sc = twin.cfg
+    _check_grid_memory(twin, cfg)
     shape, xy = _grid_centres(sc.width_m, sc.height_m, cfg.grid_m)
     ch = twin.channel
     gain_fn = getattr(ch, "link_gain_db", None) or ch.gain_db  # exact per-link gain when offered
