@@ -36,6 +36,8 @@ from typing import Any
 
 import numpy as np
 
+from .weights_io import load_state_file, save_state_atomic
+
 __all__ = ["ResidualForecaster", "train_residual_forecaster", "context_windows", "load_traffic_forecaster"]
 
 _ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -302,30 +304,14 @@ class ResidualForecaster:
 
     def save(self, path: str | Path) -> None:
         """Write a torch file atomically (temporary file + rename)."""
-        import torch
-
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        torch.save(self.to_state(), tmp)
-        tmp.replace(path)
+        save_state_atomic(self.to_state(), Path(path))
 
     @classmethod
     def load(cls, path: str | Path) -> ResidualForecaster:
         """Read a file written by :meth:`save`."""
-        import torch
-
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: forecaster weights not found")
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # noqa: BLE001 - re-raised with the file name
-            raise ValueError(f"{path}: cannot read forecaster weights ({exc})") from exc
-        try:
-            return cls.from_state(state)
-        except (KeyError, ValueError, RuntimeError, TypeError) as exc:
-            raise ValueError(f"{path}: {exc}") from exc
+        return load_state_file(Path(path), cls.from_state, missing="forecaster weights not found",
+                               unreadable="cannot read forecaster weights",
+                               errors=(KeyError, ValueError, RuntimeError, TypeError))
 
 
 def _windows_of(model: ResidualForecaster, series_list: list[np.ndarray], lo: list[int], hi: list[int],

@@ -38,6 +38,8 @@ from typing import Any
 
 import numpy as np
 
+from .weights_io import load_state_file, save_state_atomic
+
 __all__ = [
     "WEIGHTS_DIR",
     "TRAFFIC_WEIGHTS",
@@ -220,13 +222,8 @@ class LSTMTrafficGenerator:
 
     def save(self, path: str | Path) -> None:
         """Write the weights file atomically."""
-        import torch
-
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        torch.save(self.to_state(), tmp)
-        tmp.replace(path)
+        save_state_atomic(self.to_state(), path)
         _CACHE.pop(str(path.resolve()), None)
 
     @classmethod
@@ -255,22 +252,14 @@ class LSTMTrafficGenerator:
             FileNotFoundError: no such file.
             ValueError: the file is not a traffic-generator file.
         """
-        import torch
-
         path = Path(path) if path else TRAFFIC_WEIGHTS
         key = str(path.resolve())
         if key in _CACHE:
             return _CACHE[key]
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: traffic generator weights not found (run `mndt lstm train-traffic`)")
-        try:
-            st = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # noqa: BLE001 - re-raised with the file name
-            raise ValueError(f"{path}: cannot read traffic generator weights ({exc})") from exc
-        try:
-            gen = cls.from_state(st)
-        except (KeyError, ValueError, TypeError, AttributeError) as exc:
-            raise ValueError(f"{path}: {exc}") from exc
+        gen = load_state_file(path, cls.from_state,
+                              missing="traffic generator weights not found (run `mndt lstm train-traffic`)",
+                              unreadable="cannot read traffic generator weights",
+                              errors=(KeyError, ValueError, TypeError, AttributeError))
         meta = path.with_suffix(".json")
         if meta.is_file():
             import json

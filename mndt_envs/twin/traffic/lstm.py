@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from .weights_io import load_state_file
+
 __all__ = [
     "MinMaxScaler",
     "make_windows",
@@ -359,19 +361,8 @@ class LSTMForecaster:
     @classmethod
     def load(cls, path: str | Path) -> LSTMForecaster:
         """Read a file written by :meth:`save`."""
-        import torch
-
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: LSTM weights file not found")
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # noqa: BLE001 - re-raised with the file name
-            raise ValueError(f"{path}: cannot read LSTM weights ({exc})") from exc
-        try:
-            return cls.from_state(state)
-        except (KeyError, ValueError, RuntimeError) as exc:
-            raise ValueError(f"{path}: {exc}") from exc
+        return load_state_file(Path(path), cls.from_state, missing="LSTM weights file not found",
+                               unreadable="cannot read LSTM weights", errors=(KeyError, ValueError, RuntimeError))
 
 
 def train_forecaster(
