@@ -86,6 +86,54 @@ def load_renderer(entry: str | None) -> Any:
     return getattr(importlib.import_module(mod), attr)
 
 
+def setup_task_class(cls: Any, features_attr: str) -> None:
+    """Class set-up of an adapter subclass (``__init_subclass__``) shared by the Gymnasium and PettingZoo forms.
+
+    Adds the ``"human"`` render mode where ``"rgb_array"`` is offered (its frames in a matplotlib
+    window) and appends the table of the core's ``features_attr`` to the class docstring.
+    """
+    modes = list(cls.metadata.get("render_modes", []))
+    if "rgb_array" in modes and "human" not in modes:  # "human": the rgb_array frames in a matplotlib window
+        cls.metadata = {**cls.metadata, "render_modes": [*modes, "human"]}
+    core = cls.__dict__.get("core_cls")
+    if core is not None:
+        cls.__doc__ = insert_table(cls.__doc__, getattr(core, features_attr, ()))
+
+
+def check_render_mode(render_mode: str | None, metadata: dict[str, Any]) -> None:
+    """Raise ``ValueError`` naming the allowed values unless ``render_mode`` is ``None`` or one of ``metadata``'s."""
+    if render_mode is not None and render_mode not in metadata["render_modes"]:
+        raise ValueError(f"render_mode = {render_mode!r}: allowed values are None, "
+                         + ", ".join(repr(m) for m in metadata["render_modes"]))
+
+
+def render_task(env: Any, fps: float) -> Any:
+    """``env.render()`` of an adapter: the frame (``rgb_array``), or shown in a matplotlib window (``human``).
+
+    Args:
+        env: the adapter (``render_mode``, ``renderer``, ``core``; its window is kept as ``env._viewer``).
+        fps: frame rate of the window.
+    """
+    if env.render_mode not in ("rgb_array", "human") or env.renderer is None:
+        return None
+    frame = load_renderer(env.renderer)(env.core)
+    if env.render_mode == "rgb_array":
+        return frame
+    if getattr(env, "_viewer", None) is None:
+        from ..viewer import MatplotlibViewer  # pygame is not needed
+
+        env._viewer = MatplotlibViewer(type(env).__name__, fps)
+    env._viewer.show(frame)
+    return None
+
+
+def close_viewer(env: Any) -> None:
+    """Close the matplotlib window of :func:`render_task`, if one is open."""
+    if getattr(env, "_viewer", None) is not None:
+        env._viewer.close()
+        env._viewer = None
+
+
 class TaskEnv(gym.Env[Any, Any]):
     """Generic single-agent env over a task core (subclasses set ``core_cls`` and a docstring).
 
@@ -100,18 +148,11 @@ class TaskEnv(gym.Env[Any, Any]):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        modes = list(cls.metadata.get("render_modes", []))
-        if "rgb_array" in modes and "human" not in modes:  # "human": the rgb_array frames in a matplotlib window
-            cls.metadata = {**cls.metadata, "render_modes": [*modes, "human"]}
-        core = cls.__dict__.get("core_cls")
-        if core is not None:
-            cls.__doc__ = insert_table(cls.__doc__, getattr(core, "features", ()))
+        setup_task_class(cls, "features")
 
     def __init__(self, scenario: Any = "toy", config: dict[str, Any] | None = None,
                  render_mode: str | None = None) -> None:
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode = {render_mode!r}: allowed values are None, "
-                             + ", ".join(repr(m) for m in self.metadata["render_modes"]))
+        check_render_mode(render_mode, self.metadata)
         self.render_mode = render_mode
         self.core = self.core_cls(scenario, config)
         self.observation_space, self.action_space = self.core.spaces()
@@ -137,22 +178,10 @@ class TaskEnv(gym.Env[Any, Any]):
 
     def render(self) -> Any:
         """The map as an (H, W, 3) uint8 array (``rgb_array``), or shown in a matplotlib window (``human``)."""
-        if self.render_mode not in ("rgb_array", "human") or self.renderer is None:
-            return None
-        frame = load_renderer(self.renderer)(self.core)
-        if self.render_mode == "rgb_array":
-            return frame
-        if getattr(self, "_viewer", None) is None:
-            from ..viewer import MatplotlibViewer  # pygame is not needed
-
-            self._viewer: Any = MatplotlibViewer(type(self).__name__, float(self.metadata.get("render_fps", 4)))
-        self._viewer.show(frame)
-        return None
+        return render_task(self, float(self.metadata.get("render_fps", 4)))
 
     def close(self) -> None:
-        if getattr(self, "_viewer", None) is not None:
-            self._viewer.close()
-            self._viewer = None
+        close_viewer(self)
         super().close()
 
 

@@ -16,7 +16,7 @@ import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
-from ..envs.base import insert_table, load_renderer
+from ..envs.base import check_render_mode, close_viewer, render_task, setup_task_class
 from ..tasks.contract import EpisodeOverError, StepResult
 from ..tasks.validators import check_agent_dict, stack_agent_actions
 
@@ -43,18 +43,11 @@ class TaskParallelEnv(ParallelEnv):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        modes = list(cls.metadata.get("render_modes", []))
-        if "rgb_array" in modes and "human" not in modes:  # "human": the rgb_array frames in a matplotlib window
-            cls.metadata = {**cls.metadata, "render_modes": [*modes, "human"]}
-        core = cls.__dict__.get("core_cls")
-        if core is not None:
-            cls.__doc__ = insert_table(cls.__doc__, getattr(core, "agent_features", ()))
+        setup_task_class(cls, "agent_features")
 
     def __init__(self, scenario: Any = "toy", config: dict[str, Any] | None = None,
                  render_mode: str | None = None) -> None:
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode = {render_mode!r}: allowed values are None, "
-                             + ", ".join(repr(m) for m in self.metadata["render_modes"]))
+        check_render_mode(render_mode, self.metadata)
         self.render_mode = render_mode
         self.core = self.core_cls(scenario, config)
         self.possible_agents: list[str] = list(self.core.agent_ids)
@@ -136,22 +129,10 @@ class TaskParallelEnv(ParallelEnv):
 
     def render(self) -> Any:
         """The map as an (H, W, 3) uint8 array (``rgb_array``), or shown in a matplotlib window (``human``)."""
-        if self.render_mode not in ("rgb_array", "human") or self.renderer is None:
-            return None
-        frame = load_renderer(self.renderer)(self.core)
-        if self.render_mode == "rgb_array":
-            return frame
-        if getattr(self, "_viewer", None) is None:
-            from ..viewer import MatplotlibViewer  # pygame is not needed
-
-            self._viewer: Any = MatplotlibViewer(type(self).__name__, 4.0)
-        self._viewer.show(frame)
-        return None
+        return render_task(self, 4.0)
 
     def close(self) -> None:
-        if getattr(self, "_viewer", None) is not None:
-            self._viewer.close()
-            self._viewer = None
+        close_viewer(self)
 
 
 class MaskedTaskParallelEnv(TaskParallelEnv):
