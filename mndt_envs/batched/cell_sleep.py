@@ -37,7 +37,7 @@ from ..tasks.cell_sleep import (
     diurnal_profile,
 )
 from ..tasks.contract import StepResult
-from .common import batch_result, check_rows, episode_seeds, make_generators
+from .common import batch_result, check_rows, episode_seeds, make_generators, seed_rows
 from .xp import get_namespace
 
 __all__ = ["BatchedCellSleepCore"]
@@ -199,16 +199,7 @@ class BatchedCellSleepCore:
                 (row ``i`` gets ``default_rng(s + i)``) or one int per row of the batch.
             rows: episode rows to reset (bool mask or indices; default all).
         """
-        mask = check_rows(rows, self.n_envs)
-        idx = np.flatnonzero(mask)
-        if seed is not None:
-            seeds = episode_seeds(seed, self.n_envs)
-            for i in idx:
-                self.rngs[i] = np.random.default_rng(seeds[i])
-        elif not getattr(self, "_seeded", False):
-            seeds = episode_seeds(None, self.n_envs)
-            self.rngs = make_generators(seeds)
-        self._seeded = True
+        mask, idx = seed_rows(self, seed, rows)
         if len(idx) == 0:
             return
         xp = self.xp

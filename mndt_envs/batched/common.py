@@ -18,7 +18,7 @@ import numpy as np
 
 from ..tasks.contract import StepResult  # batched: every field with a leading dimension N
 
-__all__ = ["StepResult", "batch_result", "episode_seeds", "make_generators", "check_rows"]
+__all__ = ["StepResult", "batch_result", "episode_seeds", "make_generators", "check_rows", "seed_rows"]
 
 
 def episode_seeds(seed: int | Sequence[int] | None, n: int) -> list[int]:
@@ -54,6 +54,28 @@ def check_rows(rows: Any, n: int) -> np.ndarray:
     m = np.zeros(n, dtype=bool)
     m[r] = True
     return m
+
+
+def seed_rows(core: Any, seed: int | Sequence[int] | None, rows: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The seeding step of a batched core's ``reset(seed, rows)``.
+
+    Returns the rows to reset as a (n_envs,) bool mask (:func:`check_rows`) and as indices.
+
+    With a ``seed``, each row to reset gets ``default_rng`` of its episode seed (:func:`episode_seeds`);
+    without one, the rows keep their generators, except on the core's first reset, which gives every
+    row a fresh one from the operating system's entropy. Reads ``core.n_envs`` and sets ``core.rngs``
+    and ``core._seeded``.
+    """
+    mask = check_rows(rows, core.n_envs)
+    idx = np.flatnonzero(mask)
+    if seed is not None:
+        seeds = episode_seeds(seed, core.n_envs)
+        for i in idx:
+            core.rngs[i] = np.random.default_rng(seeds[i])
+    elif not getattr(core, "_seeded", False):
+        core.rngs = make_generators(episode_seeds(None, core.n_envs))
+    core._seeded = True
+    return mask, idx
 
 
 def batch_result(**fields: Any) -> StepResult:

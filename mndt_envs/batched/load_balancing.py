@@ -40,7 +40,7 @@ from ..tasks.contract import StepResult
 from ..tasks.load_balancing import LoadBalancingCore
 from ..twin import radio
 from ..twin.defaults import UniformDemand
-from .common import batch_result, check_rows, episode_seeds, make_generators
+from .common import batch_result, check_rows, episode_seeds, make_generators, seed_rows
 from .xp import get_namespace
 
 __all__ = ["BatchedLoadBalancingCore"]
@@ -120,15 +120,7 @@ class BatchedLoadBalancingCore:
     # ------------------------------------------------------------------ reset
     def reset(self, seed: int | list[int] | None = None, rows: Any = None) -> None:
         """Start episodes in ``rows`` (default all): their periods, ``p_min(k)``, graphs; evaluate period 0."""
-        mask = check_rows(rows, self.n_envs)
-        idx = np.flatnonzero(mask)
-        if seed is not None:
-            seeds = episode_seeds(seed, self.n_envs)
-            for i in idx:
-                self.rngs[i] = np.random.default_rng(seeds[i])
-        elif not self._seeded:
-            self.rngs = make_generators(episode_seeds(None, self.n_envs))
-        self._seeded = True
+        _, idx = seed_rows(self, seed, rows)
         if len(idx) == 0:
             return
         for j in range(0, len(idx), self.reset_chunk):  # at most reset_chunk episodes per pass (memory)

@@ -39,7 +39,7 @@ from ..tasks.contract import StepResult
 from ..tasks.resource_allocation import EXACT_MATCH_LIMIT, ResourceAllocationCore
 from ..twin.channel.fading import jakes_bank
 from ..twin.defaults import StaticMobility, StraightLineMobility, UniformDemand
-from .common import batch_result, check_rows, episode_seeds, make_generators
+from .common import batch_result, check_rows, episode_seeds, make_generators, seed_rows
 from .xp import get_namespace
 
 __all__ = ["BatchedResourceAllocationCore", "RB_SOLVERS", "group_rank"]
@@ -220,15 +220,7 @@ class BatchedResourceAllocationCore:
     # ------------------------------------------------------------------ episodes
     def reset(self, seed: int | list[int] | None = None, rows: Any = None) -> None:
         """Start episodes in ``rows`` (default all); ``seed`` as :meth:`BatchedCellSleepCore.reset`."""
-        mask = check_rows(rows, self.n_envs)
-        idx = np.flatnonzero(mask)
-        if seed is not None:
-            seeds = episode_seeds(seed, self.n_envs)
-            for i in idx:
-                self.rngs[i] = np.random.default_rng(seeds[i])
-        elif not self._seeded:
-            self.rngs = make_generators(episode_seeds(None, self.n_envs))
-        self._seeded = True
+        _, idx = seed_rows(self, seed, rows)
         if len(idx) == 0:
             return
         c, u = self.n_cells, self.n_users
