@@ -27,7 +27,6 @@ torch is imported inside the functions only.
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from .fitting import BestWeights, out_of_budget, train_epoch
 from .weights_io import load_state_file, save_state_atomic
 
 __all__ = ["ResidualForecaster", "train_residual_forecaster", "context_windows", "load_traffic_forecaster"]
@@ -444,43 +444,29 @@ def train_residual_forecaster(
             return float(((y - y_va) ** 2).sum() / max((y_va**2).sum(), 1e-30))
         return float(np.abs(y - y_va).sum() / max(np.abs(y_va).sum(), 1e-12))
 
-    best, best_state, bad = math.inf, None, 0
+    def batch_loss(pred: Any, target: Any) -> Any:
+        d = pred - target
+        return d.abs().mean() if loss == "l1" else (d * d).mean()
+
+    keeper = BestWeights(min_delta=1e-6)
     t0 = time.process_time()
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(epochs, 1))
     for epoch in range(epochs):
-        net.train()
-        perm = torch.from_numpy(rs.permutation(len(ft)))
-        tot, seen = 0.0, 0
-        for i in range(0, len(ft), batch_size):
-            if max_seconds is not None and time.process_time() - t0 > max_seconds:
-                break
-            b = perm[i:i + batch_size]
-            opt.zero_grad()
-            d = net(ft[b]) - rt[b]
-            lo = d.abs().mean() if loss == "l1" else (d * d).mean()
-            lo.backward()
-            torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-            opt.step()
-            tot += float(lo.detach()) * len(b)
-            seen += len(b)
+        train_loss = train_epoch(net, opt, ft, rt, batch_loss, rs, batch_size, t0, max_seconds)
         sched.step()
-        rec = {"epoch": float(epoch), "train_loss": tot / max(seen, 1), "cpu_seconds": time.process_time() - t0}
+        rec = {"epoch": float(epoch), "train_loss": train_loss, "cpu_seconds": time.process_time() - t0}
         if have_val:
             rec["val_error"] = val_wape()
-            if rec["val_error"] < best - 1e-6:
-                best, best_state, bad = rec["val_error"], copy.deepcopy(net.state_dict()), 0
-            else:
-                bad += 1
+            keeper.update(net, rec["val_error"])
         model.history.append(rec)
         if verbose:
             print(f"epoch {epoch:3d} train {loss} {rec['train_loss']:.4f} val {rec.get('val_error', float('nan')):.4f} "
                   f"{rec['cpu_seconds']:.0f}s cpu", flush=True)
-        if have_val and bad >= patience:
+        if have_val and keeper.bad >= patience:
             break
-        if max_seconds is not None and time.process_time() - t0 > max_seconds:
+        if out_of_budget(t0, max_seconds):
             break
-    if best_state is not None:
-        net.load_state_dict(best_state)
+    keeper.restore(net)
     net.eval()
     if have_val:
         scores = {a: val_wape(a) for a in _ALPHAS}

@@ -18,9 +18,7 @@ torch is imported inside the functions only, so importing this module is cheap.
 
 from __future__ import annotations
 
-import copy
 import io
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from .fitting import BestWeights, out_of_budget, train_epoch
 from .weights_io import load_state_file
 
 __all__ = [
@@ -460,43 +459,26 @@ def train_forecaster(
     if have_val:
         xv = torch.from_numpy(np.concatenate(xs_va).astype(np.float32))
         yv = torch.from_numpy(np.concatenate(ys_va).astype(np.float32))
-    best, best_state, bad = math.inf, None, 0
+    keeper = BestWeights(min_delta=1e-7)
     t0 = time.process_time()
     w0 = time.perf_counter()
     for epoch in range(epochs):
-        net.train()
-        perm = torch.from_numpy(rs.permutation(len(xt)))
-        tot, seen = 0.0, 0
-        for i in range(0, len(xt), batch_size):
-            if max_seconds is not None and time.process_time() - t0 > max_seconds:
-                break  # budget spent mid-epoch
-            b = perm[i:i + batch_size]
-            opt.zero_grad()
-            loss = loss_fn(net(xt[b]), yt[b])
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-            opt.step()
-            tot += float(loss.detach()) * len(b)
-            seen += len(b)
-        rec = {"epoch": float(epoch), "train_mse": tot / max(seen, 1), "cpu_seconds": time.process_time() - t0,
+        train_mse = train_epoch(net, opt, xt, yt, loss_fn, rs, batch_size, t0, max_seconds)
+        rec = {"epoch": float(epoch), "train_mse": train_mse, "cpu_seconds": time.process_time() - t0,
                "seconds": time.perf_counter() - w0}
         if have_val:
             net.eval()
             with torch.no_grad():
                 rec["val_mse"] = float(loss_fn(net(xv), yv))
-            if rec["val_mse"] < best - 1e-7:
-                best, best_state, bad = rec["val_mse"], copy.deepcopy(net.state_dict()), 0
-            else:
-                bad += 1
+            keeper.update(net, rec["val_mse"])
         model.history.append(rec)
         if verbose:
             print(f"epoch {epoch:3d} train {rec['train_mse']:.5f} val {rec.get('val_mse', float('nan')):.5f} "
                   f"{rec['seconds']:.0f}s", flush=True)
-        if have_val and bad >= patience:
+        if have_val and keeper.bad >= patience:
             break
-        if max_seconds is not None and time.process_time() - t0 > max_seconds:
+        if out_of_budget(t0, max_seconds):
             break
-    if best_state is not None:
-        net.load_state_dict(best_state)
+    keeper.restore(net)
     net.eval()
     return model

@@ -1,0 +1,70 @@
+"""The mini-batch training pieces the traffic forecasters share (Adam epochs, CPU budget, early stopping)."""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+__all__ = ["BestWeights", "out_of_budget", "train_epoch"]
+
+
+def out_of_budget(t0: float, max_seconds: float | None) -> bool:
+    """Whether more than ``max_seconds`` of process CPU time have passed since ``t0`` (never if None)."""
+    return max_seconds is not None and time.process_time() - t0 > max_seconds
+
+
+def train_epoch(net: Any, opt: Any, x: Any, y: Any, batch_loss: Callable[[Any, Any], Any], rs: np.random.Generator,
+                batch_size: int, t0: float, max_seconds: float | None) -> float:
+    """One epoch over ``(x, y)`` in an order drawn from ``rs``; returns the mean training loss.
+
+    Each mini-batch: ``batch_loss(net(x[b]), y[b])``, backward, gradient norm clipped at 1, one
+    optimiser step. The epoch stops early once the CPU budget is spent (:func:`out_of_budget`).
+    """
+    import torch
+
+    net.train()
+    perm = torch.from_numpy(rs.permutation(len(x)))
+    tot, seen = 0.0, 0
+    for i in range(0, len(x), batch_size):
+        if out_of_budget(t0, max_seconds):
+            break  # budget spent mid-epoch
+        b = perm[i:i + batch_size]
+        opt.zero_grad()
+        loss = batch_loss(net(x[b]), y[b])
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+        opt.step()
+        tot += float(loss.detach()) * len(b)
+        seen += len(b)
+    return tot / max(seen, 1)
+
+
+class BestWeights:
+    """Early stopping: keeps a copy of the weights of the best validation score (lower is better).
+
+    Args:
+        min_delta: an epoch counts as an improvement only if its score is below ``best - min_delta``.
+    """
+
+    def __init__(self, min_delta: float) -> None:
+        self.min_delta = min_delta
+        self.best = math.inf
+        self.state: dict[str, Any] | None = None
+        self.bad = 0  # epochs since the last improvement
+
+    def update(self, net: Any, score: float) -> None:
+        """Record an epoch's validation ``score`` (copies ``net``'s weights on an improvement)."""
+        if score < self.best - self.min_delta:
+            self.best, self.state, self.bad = score, copy.deepcopy(net.state_dict()), 0
+        else:
+            self.bad += 1
+
+    def restore(self, net: Any) -> None:
+        """Load the best weights into ``net`` (unchanged if no score was recorded)."""
+        if self.state is not None:
+            net.load_state_dict(self.state)
