@@ -10,7 +10,20 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["BestWeights", "out_of_budget", "train_epoch"]
+__all__ = ["BestWeights", "as_series_list", "out_of_budget", "train_epoch"]
+
+
+def as_series_list(train: np.ndarray | list[np.ndarray], fn: str) -> list[np.ndarray]:
+    """The training series as a list of float64 arrays (one array = one series).
+
+    Raises:
+        ValueError: no series (the message starts with the trainer's name ``fn``).
+    """
+    series_list = [np.asarray(train, dtype=np.float64)] if isinstance(train, np.ndarray) else [
+        np.asarray(s, dtype=np.float64) for s in train]
+    if not series_list:
+        raise ValueError(f"{fn}: no training series")
+    return series_list
 
 
 def out_of_budget(t0: float, max_seconds: float | None) -> bool:

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from .fitting import BestWeights, out_of_budget, train_epoch
+from .fitting import BestWeights, as_series_list, out_of_budget, train_epoch
 from .weights_io import load_state_file, save_state_atomic
 
 __all__ = ["ResidualForecaster", "train_residual_forecaster", "context_windows", "load_traffic_forecaster"]
@@ -394,10 +394,7 @@ def train_residual_forecaster(
     """
     import torch
 
-    series_list = [np.asarray(train, dtype=np.float64)] if isinstance(train, np.ndarray) else [
-        np.asarray(s, dtype=np.float64) for s in train]
-    if not series_list:
-        raise ValueError("train_residual_forecaster: no training series")
+    series_list = as_series_list(train, "train_residual_forecaster")
     if loss not in ("l1", "mse"):
         raise ValueError(f"train_residual_forecaster: loss = {loss!r}; allowed: 'l1', 'mse'")
     for i, s in enumerate(series_list):

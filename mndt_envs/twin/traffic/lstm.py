@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from .fitting import BestWeights, out_of_budget, train_epoch
+from .fitting import BestWeights, as_series_list, out_of_budget, train_epoch
 from .weights_io import load_state_file
 
 __all__ = [
@@ -418,10 +418,7 @@ def train_forecaster(
     """
     import torch
 
-    series_list = [np.asarray(train, dtype=np.float64)] if isinstance(train, np.ndarray) else [
-        np.asarray(s, dtype=np.float64) for s in train]
-    if not series_list:
-        raise ValueError("train_forecaster: no training series")
+    series_list = as_series_list(train, "train_forecaster")
     for i, s in enumerate(series_list):
         if s.ndim != 1:
             raise ValueError(f"train_forecaster: series {i} must be 1-D, got shape {s.shape}")
