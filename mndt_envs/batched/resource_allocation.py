@@ -37,6 +37,7 @@ import numpy as np
 from ..config import ConfigError
 from ..tasks.contract import StepResult
 from ..tasks.resource_allocation import EXACT_MATCH_LIMIT, ResourceAllocationCore
+from ..tasks.resource_allocation.allocation import waterfill
 from ..twin.channel.fading import jakes_bank
 from ..twin.defaults import StaticMobility, StraightLineMobility, UniformDemand
 from .common import batch_result, check_rows, episode_seeds, make_generators, seed_rows
@@ -66,22 +67,6 @@ def group_rank(group: np.ndarray, key: np.ndarray) -> np.ndarray:
     rank = np.empty(n, dtype=np.int64)
     rank[order] = np.arange(n) - first
     return rank
-
-
-def _waterfill(cell: np.ndarray, inv_gain: np.ndarray, p_max: np.ndarray, n_groups: int,
-               iters: int = 40) -> np.ndarray:
-    """Water-filling per group (episode × cell) by bisection on the water level (the single core's rule)."""
-    lo = np.zeros(n_groups)
-    floor_max = np.zeros(n_groups)
-    np.maximum.at(floor_max, cell, inv_gain)
-    hi = floor_max + p_max
-    for _ in range(iters):
-        mid = 0.5 * (lo + hi)
-        used = np.bincount(cell, weights=np.maximum(mid[cell] - inv_gain, 0.0), minlength=n_groups)
-        over = used > p_max
-        hi = np.where(over, mid, hi)
-        lo = np.where(over, lo, mid)
-    return np.maximum(lo[cell] - inv_gain, 0.0)
 
 
 class BatchedResourceAllocationCore:
@@ -487,7 +472,7 @@ class BatchedResourceAllocationCore:
             grp = ii * c + serving[on]
             g = glin[ii, serving[on], uu].astype(np.float64)
             pm = np.tile(self.p_max, m)
-            power[on] = _waterfill(grp, inr[on] / np.maximum(g, 1e-300), pm, m * c)
+            power[on] = waterfill(grp, inr[on] / np.maximum(g, 1e-300), pm, m * c)  # groups = episode × cell
         else:
             power[on] = p_user[np.nonzero(on)[0], serving[on]]
         return rb, power
