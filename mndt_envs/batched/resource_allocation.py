@@ -37,7 +37,7 @@ import numpy as np
 from ..config import ConfigError
 from ..tasks.contract import StepResult
 from ..tasks.resource_allocation import EXACT_MATCH_LIMIT, ResourceAllocationCore
-from ..tasks.resource_allocation.allocation import waterfill
+from ..tasks.resource_allocation.allocation import group_rank, waterfill
 from ..twin.channel.fading import jakes_bank
 from ..twin.defaults import StaticMobility, StraightLineMobility, UniformDemand
 from .common import batch_result, check_rows, episode_seeds, make_generators, seed_rows
@@ -48,25 +48,6 @@ __all__ = ["BatchedResourceAllocationCore", "RB_SOLVERS", "group_rank"]
 RB_SOLVERS = ("exact", "fast")
 _LN10_10 = math.log(10.0) / 10.0
 METRIC_KEYS = ("throughput_bw", "satisfaction_ratio", "satisfied_users", "episode_cost", "episode_reward")
-
-
-def group_rank(group: np.ndarray, key: np.ndarray) -> np.ndarray:
-    """Rank of each element inside its group by descending ``key`` (ties: lower index first)."""
-    n = len(group)
-    if n == 0:
-        return np.zeros(0, dtype=np.int64)
-    # the order of np.lexsort((arange, -key, group)) by two stable sorts (radix sort on small group ids)
-    order = np.argsort(-key, kind="stable")
-    g = group[order]
-    if n and g.min() >= 0 and g.max() < 2**15:
-        g = g.astype(np.int16)
-    order = order[np.argsort(g, kind="stable")]
-    g_sorted = group[order]
-    start = np.concatenate(([0], np.flatnonzero(g_sorted[1:] != g_sorted[:-1]) + 1))
-    first = np.repeat(start, np.diff(np.concatenate((start, [n]))))
-    rank = np.empty(n, dtype=np.int64)
-    rank[order] = np.arange(n) - first
-    return rank
 
 
 class BatchedResourceAllocationCore:

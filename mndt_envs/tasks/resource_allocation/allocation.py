@@ -55,7 +55,12 @@ def group_rank(group: np.ndarray, key: np.ndarray) -> np.ndarray:
     n = len(group)
     if n == 0:
         return np.zeros(0, dtype=np.int64)
-    order = np.lexsort((np.arange(n), -key, group))
+    # the order of np.lexsort((arange, -key, group)) by two stable sorts (radix sort on small group ids)
+    order = np.argsort(-key, kind="stable")
+    g = group[order]
+    if g.min() >= 0 and g.max() < 2**15:
+        g = g.astype(np.int16)
+    order = order[np.argsort(g, kind="stable")]
     g_sorted = group[order]
     start = np.concatenate(([0], np.flatnonzero(g_sorted[1:] != g_sorted[:-1]) + 1))
     first = np.repeat(start, np.diff(np.concatenate((start, [n]))))
