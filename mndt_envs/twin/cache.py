@@ -203,8 +203,8 @@ class ArtifactCache:
     def _verified(self, d: Path, locked: bool) -> bool:
         """Whether entry ``d`` verifies; a corrupt one is removed (with a warning) when ``locked``.
 
-        An entry that vanished (``FileNotFoundError``) is a plain miss. Called by :meth:`get` and
-        :meth:`load` with the key's lock held when ``locked``.
+        An entry that vanished (``FileNotFoundError``) is a plain miss. Called by :meth:`_read` (for :meth:`get` and
+        :meth:`load`) with the key's lock held when ``locked``.
         """
         try:
             self._verify(d)
@@ -212,7 +212,7 @@ class ArtifactCache:
             return False
         except Exception as exc:  # noqa: BLE001 - any failure to verify is a miss
             if locked:
-                self._discard(d, exc, stacklevel=5)  # one frame deeper than a direct call
+                self._discard(d, exc, stacklevel=6)  # one frame deeper than in _read
             return False
         return True
 
@@ -233,18 +233,7 @@ class ArtifactCache:
         returned directory stays valid; to read it under the lock as well (and turn any read
         error into a miss) use :meth:`load`.
         """
-        d = self.path(kind, key)
-        if not (d / MANIFEST).is_file():
-            return None
-        try:
-            with self._locked(kind, key, create=False) as locked:
-                if not self._verified(d, locked):
-                    return None
-        except Timeout:
-            warnings.warn(f"mndt-envs cache entry {d} stayed locked for {self.lock_timeout_s:.0f} s; "
-                          "treating it as a miss", stacklevel=2)
-            return None
-        return d
+        return self._read(kind, key, lambda d: d)
 
     def load(self, kind: str, key: str, reader: Callable[[Path], T]) -> T | None:
         """``reader(entry_dir)`` on the verified entry, under the key's lock; ``None`` on a miss.
@@ -252,6 +241,10 @@ class ArtifactCache:
         Any exception raised while verifying or by ``reader`` makes the entry a miss: it is
         removed with a warning and ``None`` is returned, so the caller rebuilds.
         """
+        return self._read(kind, key, reader)
+
+    def _read(self, kind: str, key: str, reader: Callable[[Path], T]) -> T | None:
+        """The body of :meth:`get` and :meth:`load` (warnings point past their caller, as before)."""
         d = self.path(kind, key)
         if not (d / MANIFEST).is_file():
             return None
@@ -263,11 +256,11 @@ class ArtifactCache:
                     return reader(d)
                 except Exception as exc:  # noqa: BLE001 - an unreadable entry is a miss
                     if locked:
-                        self._discard(d, exc)
+                        self._discard(d, exc, stacklevel=5)
                     return None
         except Timeout:
             warnings.warn(f"mndt-envs cache entry {d} stayed locked for {self.lock_timeout_s:.0f} s; "
-                          "treating it as a miss", stacklevel=2)
+                          "treating it as a miss", stacklevel=3)
             return None
 
     def meta(self, kind: str, key: str) -> dict[str, Any]:
