@@ -12,9 +12,7 @@ Markers in a page are replaced by generated Markdown:
 * ``<!-- mndt:cli-reference -->``: the help of every ``mndt`` command and sub-command, from the
   Typer/Click application.
 
-Pages that other work streams are still writing (listed in :data:`PLACEHOLDERS`) get a generated
-placeholder while their file does not exist, so ``mkdocs build --strict`` passes either way; a real
-file always wins and nothing is written to ``docs/``.
+Every page in the navigation is a real file under ``docs/``: a missing one fails ``mkdocs build --strict``.
 """
 
 from __future__ import annotations
@@ -32,16 +30,6 @@ CONFIG_RE = re.compile(r"<!--\s*mndt:config-table\s+([A-Za-z_][A-Za-z0-9_]*)\s*-
 CLI_RE = re.compile(r"<!--\s*mndt:cli-reference\s*-->")
 README_RE = re.compile(r"<!--\s*mndt:readme\s*-->")
 ROOT = Path(__file__).resolve().parents[1]
-
-PLACEHOLDERS = {
-    "twin/raytracing.md": "Ray tracing you can trust",
-    "twin/traffic.md": "Traffic: forecasters and the generator",
-    "benchmarks/speed.md": "Batched speed",
-    "oracles.md": "Oracle bounds and tuned heuristics",
-    "training.md": "Training",
-    "hardening.md": "Hardening",
-    "contributing/new_task.md": "Adding a task",
-}
 
 
 def _config_modules() -> list[Any]:
@@ -149,16 +137,6 @@ def cli_reference() -> str:
 
     walk(typer.main.get_command(app), ["mndt"])
     return "\n".join(parts)
-
-
-def on_files(files: Any, config: Any) -> Any:
-    """Add a placeholder page for every page of :data:`PLACEHOLDERS` that does not exist yet."""
-    from mkdocs.structure.files import File
-
-    for src, title in PLACEHOLDERS.items():
-        if files.get_file_from_path(src) is None:
-            files.append(File.generated(config, src, content=f"# {title}\n\nThis page is not written yet.\n"))
-    return files
 
 
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
