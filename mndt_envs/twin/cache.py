@@ -84,9 +84,6 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-_sha256 = sha256_file  # older name
-
-
 def _valid_name(name: Any) -> bool:
     return isinstance(name, str) and name not in ("", ".", "..", MANIFEST) and "/" not in name and "\\" not in name \
         and not name.startswith(".") and "\x00" not in name
