@@ -38,6 +38,7 @@ from ..config import ConfigError
 from ..tasks.contract import StepResult
 from ..tasks.resource_allocation import EXACT_MATCH_LIMIT, ResourceAllocationCore
 from ..tasks.resource_allocation.allocation import group_rank, waterfill
+from ..tasks.resource_allocation.matching import deferred_acceptance, exact_association
 from ..twin.channel.fading import jakes_bank
 from ..twin.defaults import StaticMobility, StraightLineMobility, UniformDemand
 from .common import batch_result, check_rows, episode_seeds, make_generators, seed_rows
@@ -152,7 +153,6 @@ class BatchedResourceAllocationCore:
         self.cand = np.zeros((n, self.k, u), dtype=np.int64)
         self.cand_gain_db = np.zeros((n, self.k, u), dtype=np.float32)
         self.rate_est = np.zeros((n, self.k, u))
-        self._users = np.arange(u)
         self._eu = np.arange(n)[:, None] * u + np.arange(u)[None, :]  # (N, U) global user index
 
     def _ix(self, rows: np.ndarray) -> Any:
@@ -320,54 +320,17 @@ class BatchedResourceAllocationCore:
         u, c, cap = self.n_users, self.n_cells, self.cap
         cand = self.cand[ix]
         if u * (c * cap + u) <= EXACT_MATCH_LIMIT:
-            held = np.stack([self._match_exact(w[j], cand[j]) for j in range(len(rows))])
+            held = np.stack([exact_association(w[j], cand[j], c, cap) for j in range(len(rows))])
         else:
             held = self._match_deferred(w, cand)
         return np.where(held >= 0, np.take_along_axis(cand, np.maximum(held, 0)[:, None, :], axis=1)[:, 0], -1)
-
-    def _match_exact(self, w: np.ndarray, cand: np.ndarray) -> np.ndarray:
-        from scipy.optimize import linear_sum_assignment
-
-        u, k, cap, c = self.n_users, self.k, self.cap, self.n_cells
-        users = self._users
-        m = np.full((u, c * cap + u), -1e18)
-        for j in range(k):
-            ok = np.isfinite(w[j])
-            cols = cand[j][ok, None] * cap + np.arange(cap)[None, :]
-            m[users[ok, None], cols] = w[j][ok, None]
-        m[users, c * cap + users] = 0.0
-        rows, cols = linear_sum_assignment(m, maximize=True)
-        cell = np.where(cols < c * cap, cols // cap, -1)
-        held = np.full(u, -1, dtype=np.int64)
-        hit = (cand[:, rows] == cell[None, :]) & (cell[None, :] >= 0)
-        held[rows] = np.where(hit.any(axis=0), np.argmax(hit, axis=0), -1)
-        return held
 
     def _match_deferred(self, w: np.ndarray, cand: np.ndarray) -> np.ndarray:
         """Capacitated deferred acceptance over all users of all episodes at once (cells ``e·C + c``)."""
         m, k, u = w.shape
         wf = w.transpose(1, 0, 2).reshape(k, m * u)  # (k, m·U)
         cf = (cand + (np.arange(m) * self.n_cells)[:, None, None]).transpose(1, 0, 2).reshape(k, m * u)
-        n = m * u
-        users = np.arange(n)
-        pref = np.ascontiguousarray(np.argsort(-wf.T, axis=1, kind="stable").T)  # (k, m·U), sorted per user
-        nxt = np.zeros(n, dtype=np.int64)
-        held = np.full(n, -1, dtype=np.int64)
-        for _ in range(4 * k + 4):
-            prop = (held < 0) & (nxt < k)
-            if prop.any():
-                pw = wf[pref[np.minimum(nxt, k - 1), users], users]
-                prop &= np.isfinite(pw)
-            if not prop.any():
-                break
-            pu = np.flatnonzero(prop)
-            held[pu] = pref[nxt[pu], pu]
-            nxt[pu] += 1
-            pool = np.flatnonzero(held >= 0)
-            cell = cf[held[pool], pool]
-            rank = group_rank(cell, wf[held[pool], pool])
-            held[pool[rank >= self.cap]] = -1
-        return held.reshape(m, u)
+        return deferred_acceptance(wf, cf, self.cap).reshape(m, u)
 
     def _assign_rbs(self, serving: np.ndarray, requested: np.ndarray, rows: np.ndarray,
                     ) -> tuple[np.ndarray, np.ndarray]:

@@ -20,7 +20,7 @@ from .config import EXACT_MATCH_LIMIT
 if TYPE_CHECKING:  # pragma: no cover
     from .core import ResourceAllocationCore
 
-__all__ = ["match", "match_exact", "match_deferred", "assign_rbs"]
+__all__ = ["match", "match_exact", "match_deferred", "exact_association", "deferred_acceptance", "assign_rbs"]
 
 
 def match(core: ResourceAllocationCore, requested: np.ndarray, eligible: np.ndarray) -> Allocation:
@@ -42,34 +42,54 @@ def match(core: ResourceAllocationCore, requested: np.ndarray, eligible: np.ndar
     return assign_rbs(core, serving, requested)
 
 def match_exact(core: ResourceAllocationCore, w: np.ndarray) -> np.ndarray:
+    """Max-weight capacitated association of the core's users (see :func:`exact_association`)."""
+    return exact_association(w, core.cand, core.n_cells, core.cap)
+
+def exact_association(w: np.ndarray, cand: np.ndarray, n_cells: int, cap: int) -> np.ndarray:
     """Max-weight capacitated association by the Hungarian algorithm on users × (BS slots + none).
+
+    Args:
+        w: (k, n_users) edge weights user–candidate (−inf = not allowed).
+        cand: (k, n_users) candidate cells of each user.
+        n_cells: number of BSs.
+        cap: users a BS serves at most.
 
     Returns:
         (n_users,) index into the user's candidates, −1 = unserved.
     """
-    u, k, cap = core.n_users, core.k, core.cap
+    k, u = w.shape
     users = np.arange(u)
     big = -1e18
-    m = np.full((u, core.n_cells * cap + u), big)
+    m = np.full((u, n_cells * cap + u), big)
     for j in range(k):  # a handful of candidates
         ok = np.isfinite(w[j])
-        cols = core.cand[j][ok, None] * cap + np.arange(cap)[None, :]
+        cols = cand[j][ok, None] * cap + np.arange(cap)[None, :]
         m[users[ok, None], cols] = w[j][ok, None]
-    m[users, core.n_cells * cap + users] = 0.0  # "not served"
+    m[users, n_cells * cap + users] = 0.0  # "not served"
     rows, cols = linear_sum_assignment(m, maximize=True)
-    cell = np.where(cols < core.n_cells * cap, cols // cap, -1)
+    cell = np.where(cols < n_cells * cap, cols // cap, -1)
     held = np.full(u, -1, dtype=np.int64)
-    hit = (core.cand[:, rows] == cell[None, :]) & (cell[None, :] >= 0)
+    hit = (cand[:, rows] == cell[None, :]) & (cell[None, :] >= 0)
     held[rows] = np.where(hit.any(axis=0), np.argmax(hit, axis=0), -1)
     return held
 
 def match_deferred(core: ResourceAllocationCore, w: np.ndarray) -> np.ndarray:
+    """Capacitated deferred acceptance of the core's users (see :func:`deferred_acceptance`)."""
+    return deferred_acceptance(w, core.cand, core.cap)
+
+def deferred_acceptance(w: np.ndarray, cell_of: np.ndarray, cap: int) -> np.ndarray:
     """Capacitated deferred acceptance (users propose by weight; a BS keeps its best ``cap``).
+
+    Args:
+        w: (k, n_users) edge weights user–candidate (−inf = not allowed).
+        cell_of: (k, n_users) BS id of each candidate (any ids ≥ 0: the batched core numbers the BSs
+            of all its episodes together).
+        cap: users a BS serves at most.
 
     Returns:
         (n_users,) index into the user's candidates, −1 = unserved.
     """
-    u, k = core.n_users, core.k
+    k, u = w.shape
     users = np.arange(u)
     pref = np.argsort(-w, axis=0, kind="stable")  # (k, n_users)
     nxt = np.zeros(u, dtype=np.int64)
@@ -85,10 +105,10 @@ def match_deferred(core: ResourceAllocationCore, w: np.ndarray) -> np.ndarray:
         held[pu] = pref[nxt[pu], pu]
         nxt[pu] += 1
         pool = np.flatnonzero(held >= 0)
-        cell = core.cand[held[pool], pool]
-        if np.bincount(cell).max() > core.cap:  # else no BS holds more than cap proposals: nobody is rejected
+        cell = cell_of[held[pool], pool]
+        if np.bincount(cell).max() > cap:  # else no BS holds more than cap proposals: nobody is rejected
             rank = group_rank(cell, w[held[pool], pool])
-            held[pool[rank >= core.cap]] = -1  # rejected: propose to the next preference
+            held[pool[rank >= cap]] = -1  # rejected: propose to the next preference
     return held
 
 def assign_rbs(core: ResourceAllocationCore, serving: np.ndarray, requested: np.ndarray) -> Allocation:
