@@ -26,7 +26,7 @@ import numpy as np
 
 from ..config import ConfigError, split_config
 from ..tasks.cell_sleep import (
-    FEATURE_NAMES,
+    HISTORY,
     N_ACTIONS,
     N_FEATURES,
     OFF,
@@ -42,9 +42,6 @@ from .xp import get_namespace
 
 __all__ = ["BatchedCellSleepCore"]
 
-HISTORY = sum(n.startswith("demand_t-") for n in FEATURE_NAMES)  # past demand steps observed
-
-_P_NORM_W = 130.0  # [W] normalisation of the power features (as the single core)
 METRIC_KEYS = ("energy_kwh", "energy_always_on_kwh", "saved_pct", "demand_gbit", "unserved_gbit", "unserved_pct",
                "switches", "site_switches", "mean_cells_on", "mean_sites_on", "illegal_actions")
 _TOTALS = ("energy_kwh", "energy_always_on_kwh", "demand_gbit", "unserved_gbit", "switches", "site_switches",
@@ -102,14 +99,7 @@ class BatchedCellSleepCore:
         self.cells_per_site = xp.asarray(b.cells_per_site, f64)
         self.switch_cost_flat = xp.asarray(np.asarray(b.switch_cost_w, dtype=np.float64).ravel(), f64)  # (9,)
         self.tie = xp.asarray(np.arange(self.n_cells) * 1e-9, f64)
-        kind = np.asarray(b.twin.cells.kind)
-        static = np.zeros((self.n_cells, 7), dtype=np.float32)
-        static[np.arange(self.n_cells), kind] = 1.0
-        static[:, 3] = b.p0_w / _P_NORM_W
-        static[:, 4] = b.p_sleep_w / _P_NORM_W
-        static[:, 5] = b.delta_p * b.p_max_w / _P_NORM_W
-        static[:, 6] = b.cap / b.cap.max()
-        self.static = xp.asarray(static, xp.float32)  # (n_cells, 7)
+        self.static = xp.asarray(b.static_features(), xp.float32)  # (n_cells, 7)
         self.bbu_w, self.aircon = b.bbu_w, b.aircon
         # demand model, shared parts: the diurnal profiles of every row of the episode (+ history)
         c = self.cfg

@@ -103,9 +103,10 @@ class CellSleepCore:
         self.ws_prio = np.full(self.n_cells + 1, np.inf)  # workspaces; entry -1 (diagonal): never ahead
         self.ws_give = np.zeros(self.n_cells + 1)
         self._obs_buf = np.zeros((N_FEATURES, self.n_cells), dtype=np.float32)  # observation workspace
-        self._obs_buf[F["kind_macro"]: F["capacity"] + 1] = self._static_features().T
+        self._obs_buf[F["kind_macro"]: F["capacity"] + 1] = self.static_features().T
 
-    def _static_features(self) -> np.ndarray:
+    def static_features(self) -> np.ndarray:
+        """(n_cells, 7) float32 per-cell features that never change (kind one-hot, power model, capacity)."""
         k = self.twin.cells.kind
         f = np.zeros((self.n_cells, 7), dtype=np.float32)
         f[np.arange(self.n_cells), k] = 1.0
