@@ -171,6 +171,7 @@ class StatisticalChannel:
     def __init__(self, cfg: ScenarioConfig, cells: Cells, rng: np.random.Generator) -> None:
         self.cfg = cfg
         self.cells = cells
+        self._runs: list[tuple[int, int, int]] | None = None  # see _indoor_runs
         ch = cfg.channel
         macro = cells.kind == 0
         if ch.scenario == "uma":
@@ -270,9 +271,7 @@ class StatisticalChannel:
         Returns:
             (n_cells, n_users) float32.
         """
-        g = self._outdoor_gain_db(xy)
-        iy, ix = self.grid.index(xy)
-        return self._apply_o2i(g, self._o2i[iy, ix], indoor)
+        return self._apply_o2i(self._outdoor_gain_db(xy), xy, indoor)
 
     def _outdoor_gain_db(self, xy: np.ndarray) -> np.ndarray:
         pl, los = self.pathloss_db(xy)
@@ -284,10 +283,22 @@ class StatisticalChannel:
         g -= sf
         return g
 
-    def _apply_o2i(self, g: np.ndarray, o2i: np.ndarray, indoor: np.ndarray) -> np.ndarray:
-        # O2I: indoor users from outdoor cells, and outdoor users from indoor cells
-        cross = indoor[None, :] != self.cells.indoor[:, None]
-        g -= np.where(cross, o2i[None, :], np.float32(0.0))
+    def _apply_o2i(self, g: np.ndarray, xy: np.ndarray, indoor: np.ndarray) -> np.ndarray:
+        """Subtract (in place) the O2I loss: indoor users from outdoor cells, outdoor users from indoor cells.
+
+        Works over runs of cells with the same indoor flag: each run's rows lose the O2I loss of the
+        users on the other side of the wall (the others would lose an exact 0, so runs with nobody on
+        the other side are skipped, as is the grid lookup when no run is left).
+        """
+        any_user = (bool(indoor.any()), not bool(indoor.all()))  # someone indoor, someone outdoor
+        runs = [r for r in self._indoor_runs() if any_user[r[2]]]  # outdoor cells: needs someone indoor
+        if runs:
+            iy, ix = self.grid.index(xy)
+            o2i = self._o2i[iy, ix]
+            zero = np.float32(0.0)
+            lose = (np.where(indoor, o2i, zero), np.where(indoor, zero, o2i))  # for outdoor cells, indoor cells
+            for a, b, cell_indoor in runs:
+                g[a:b] -= lose[cell_indoor]
         return g
 
     def _build_maps(self) -> None:
@@ -326,24 +337,11 @@ class StatisticalChannel:
             np.take(m, i00 + di, axis=0, out=t, mode="clip")  # indices are in range (clipped above)
             t *= wc[:, None]
             g += t
-        g = np.ascontiguousarray(g.T)
-        # _apply_o2i over runs of cells with the same indoor flag: each run's rows lose the O2I loss of
-        # the users on the other side of the wall (the others lose an exact 0, as in _apply_o2i, so runs
-        # with nobody on the other side are skipped)
-        any_user = (bool(indoor.any()), not bool(indoor.all()))  # someone indoor, someone outdoor
-        runs = [r for r in self._indoor_runs() if any_user[r[2]]]  # outdoor cells: needs someone indoor
-        if runs:
-            iyn, ixn = gr.index(xy)
-            o2i = self._o2i[iyn, ixn]
-            zero = np.float32(0.0)
-            lose = (np.where(indoor, o2i, zero), np.where(indoor, zero, o2i))  # for outdoor cells, indoor cells
-            for a, b, cell_indoor in runs:
-                g[a:b] -= lose[cell_indoor]
-        return g
+        return self._apply_o2i(np.ascontiguousarray(g.T), xy, indoor)
 
     def _indoor_runs(self) -> list[tuple[int, int, int]]:
         """(start, end, indoor flag) of the runs of consecutive cells with the same ``cells.indoor``."""
-        runs = getattr(self, "_runs", None)
+        runs = self._runs
         if runs is None:
             flag = np.asarray(self.cells.indoor, dtype=bool)
             cuts = [0, *(np.flatnonzero(flag[1:] != flag[:-1]) + 1).tolist(), len(flag)]
