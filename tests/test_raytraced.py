@@ -45,6 +45,14 @@ def _box_osm(path: Path, height: float = 30.0, extent: float = 200.0) -> Path:
     return path
 
 
+def _empty_osm(path: Path, extent: float) -> Path:
+    """An OSM file of open ground (one node, no building) covering ``extent`` x ``extent`` metres."""
+    la1, lo1 = _ll(extent, extent)
+    path.write_text(f'<?xml version="1.0"?><osm version="0.6"><bounds minlat="{LAT0}" minlon="{LON0}" '
+                    f'maxlat="{la1:.9f}" maxlon="{lo1:.9f}"/><node id="1" lat="{LAT0}" lon="{LON0}"/></osm>')
+    return path
+
+
 def _cfg(osm: Path, **channel: Any) -> ScenarioConfig:
     ch = {"model": "raytraced", "source": str(osm), "cell_size_m": 2.0, "samples_per_tx": 300_000, "max_depth": 2,
           "diffraction": True, **channel}
@@ -175,10 +183,7 @@ def test_monte_carlo_holes_filled_from_neighbours() -> None:
 
 def test_ground_only_scene_is_all_los(tmp_path: Path) -> None:
     _need_rt()
-    p = tmp_path / "empty.osm"
-    la1, lo1 = _ll(200, 200)
-    p.write_text(f'<?xml version="1.0"?><osm version="0.6"><bounds minlat="{LAT0}" minlon="{LON0}" '
-                 f'maxlat="{la1:.9f}" maxlon="{lo1:.9f}"/><node id="1" lat="{LAT0}" lon="{LON0}"/></osm>')
+    p = _empty_osm(tmp_path / "empty.osm", 200.0)
     cfg = _cfg(p, cell_size_m=10.0, max_depth=1, samples_per_tx=200_000)
     ch = RayTracedChannel.from_config(cfg, _cells([(100.0, 100.0, 15.0)]), use_cache=False)
     assert ch.build_summary["buildings"] == 0
@@ -188,10 +193,7 @@ def test_ground_only_scene_is_all_los(tmp_path: Path) -> None:
 def test_unreached_line_of_sight_cells_are_not_given_nlos(tmp_path: Path) -> None:
     # open ground and too few rays: the far cells get no ray, yet every one of them has line of sight
     _need_rt()
-    p = tmp_path / "empty.osm"
-    la1, lo1 = _ll(400, 400)
-    p.write_text(f'<?xml version="1.0"?><osm version="0.6"><bounds minlat="{LAT0}" minlon="{LON0}" '
-                 f'maxlat="{la1:.9f}" maxlon="{lo1:.9f}"/><node id="1" lat="{LAT0}" lon="{LON0}"/></osm>')
+    p = _empty_osm(tmp_path / "empty.osm", 400.0)
     cfg = _cfg(p, cell_size_m=10.0, max_depth=0, samples_per_tx=3_000).replace({"width_m": 400.0, "height_m": 400.0})
     ch = RayTracedChannel.from_config(cfg, _cells([(200.0, 200.0, 20.0)]), use_cache=False)
     m = ch.maps
@@ -359,10 +361,7 @@ def test_find_libllvm_honours_user_path(monkeypatch: pytest.MonkeyPatch, tmp_pat
 
 def test_many_transmitters_are_batched(tmp_path: Path) -> None:
     _need_rt()
-    p = tmp_path / "empty.osm"
-    la1, lo1 = _ll(200, 200)
-    p.write_text(f'<?xml version="1.0"?><osm version="0.6"><bounds minlat="{LAT0}" minlon="{LON0}" '
-                 f'maxlat="{la1:.9f}" maxlon="{lo1:.9f}"/><node id="1" lat="{LAT0}" lon="{LON0}"/></osm>')
+    p = _empty_osm(tmp_path / "empty.osm", 200.0)
     cfg = _cfg(p, cell_size_m=10.0, max_depth=0, diffraction=False, samples_per_tx=50_000)
     xyz = [(15.0 + 10.0 * (i % 17), 25.0 + 150.0 * (i // 17), 10.0) for i in range(raytraced._TX_BATCH + 3)]
     ch = RayTracedChannel.from_config(cfg, _cells(xyz), use_cache=False)
