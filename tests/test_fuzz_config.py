@@ -207,19 +207,33 @@ def _action_values(space: gym.Space) -> st.SearchStrategy[Any]:
     return st.one_of(sample, sample, arrays, wrong)
 
 
+_ENVS: dict[str, Any] = {}
+_PENVS: dict[str, Any] = {}
+
+
+def _cached_env(task: str, parallel: bool) -> Any:
+    """The task's Gymnasium (or PettingZoo parallel) test env, built once per module, reset to seed 0."""
+    from mndt_envs.registration import parallel_env
+
+    store = _PENVS if parallel else _ENVS
+    env = store.get(task)
+    if env is None:
+        spec = next(t for t in TASKS if t.name == task)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            env = store[task] = (parallel_env(spec.parallel_name, **spec.test_kwargs) if parallel
+                                 else gym.make(spec.env_id, **spec.test_kwargs))
+    env.reset(seed=0)
+    return env
+
+
 @pytest.mark.parametrize("task", [t.name for t in TASKS])
 @seed(int(SEED or 0))
 @settings(max_examples=EXAMPLES, deadline=None, derandomize=SEED is None, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_fuzzed_single_action_works_or_is_a_value_error(task: str, data: st.DataObject) -> None:
-    spec = next(t for t in TASKS if t.name == task)
-    env = _ENVS.get(task)
-    if env is None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            env = _ENVS[task] = gym.make(spec.env_id, **spec.test_kwargs)
-    env.reset(seed=0)
+    env = _cached_env(task, parallel=False)
     action = data.draw(_action_values(env.action_space), label="action")
     try:
         env.step(action)
@@ -234,15 +248,7 @@ def test_fuzzed_single_action_works_or_is_a_value_error(task: str, data: st.Data
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_fuzzed_parallel_action_works_or_is_a_value_error(task: str, data: st.DataObject) -> None:
-    from mndt_envs.registration import parallel_env
-
-    spec = next(t for t in TASKS if t.name == task)
-    env = _PENVS.get(task)
-    if env is None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            env = _PENVS[task] = parallel_env(spec.parallel_name, **spec.test_kwargs)
-    env.reset(seed=0)
+    env = _cached_env(task, parallel=True)
     agents = list(env.agents)
     kind = data.draw(st.sampled_from(["all", "missing", "unknown", "not a dict"]), label="dict")
     acts: Any = {a: data.draw(_action_values(env.action_space(a)), label=a) if i < 2 else env.action_space(a).sample()
@@ -258,7 +264,3 @@ def test_fuzzed_parallel_action_works_or_is_a_value_error(task: str, data: st.Da
         event("works")
     except ValueError:
         event("refused: ValueError")
-
-
-_ENVS: dict[str, Any] = {}
-_PENVS: dict[str, Any] = {}
