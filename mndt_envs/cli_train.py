@@ -29,8 +29,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from .integrations.common import agent_kind, scalars, step_cost, step_reward
-from .registration import TASKS
+from .integrations.common import agent_kind, is_multi_agent, scalars, step_cost, step_reward
 from .registration import task as task_spec
 
 __all__ = ["train", "load_policy", "evaluate_run", "HEADLINE"]
@@ -42,13 +41,10 @@ HEADLINE = {"cell_sleep": "saved_pct", "load_balancing": "mean_std_busy", "resou
 
 
 def _is_multi(name: str) -> bool:
-    for t in TASKS:
-        if name == t.parallel_name:
-            return True
-        if name == t.env_id:
-            return False
-    known = ", ".join([t.env_id for t in TASKS] + [t.parallel_name for t in TASKS])
-    raise typer.BadParameter(f"unknown env {name!r}; known: {known}")
+    try:
+        return is_multi_agent(name)
+    except KeyError as exc:
+        raise typer.BadParameter(str(exc.args[0])) from None
 
 
 # --------------------------------------------------------------------------------------------- envs for SB3

@@ -15,10 +15,28 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["COST_SUMMED", "TEAM_REWARD", "agent_kind", "step_cost", "step_reward", "scalars"]
+from ..registration import TASKS
+
+__all__ = ["COST_SUMMED", "TEAM_REWARD", "agent_kind", "env_names", "is_multi_agent", "step_cost", "step_reward",
+           "scalars"]
 
 COST_SUMMED = frozenset({"resource_allocation_v0"})
 TEAM_REWARD = frozenset({"load_balancing_v0"})
+
+
+def env_names() -> list[str]:
+    """Every env name of the suite: the Gymnasium ids, then the parallel (PettingZoo) names."""
+    return [t.env_id for t in TASKS] + [t.parallel_name for t in TASKS]
+
+
+def is_multi_agent(name: str) -> bool:
+    """True for a parallel (PettingZoo) name, False for a Gymnasium id; ``KeyError`` for others."""
+    for t in TASKS:
+        if name == t.parallel_name:
+            return True
+        if name == t.env_id:
+            return False
+    raise KeyError(f"unknown env {name!r}; known: {', '.join(env_names())}")
 
 
 def agent_kind(agent_id: Any) -> str:

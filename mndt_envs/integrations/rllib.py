@@ -44,7 +44,7 @@ from ray.tune.registry import register_env
 from ..registration import TASKS, parallel_env
 from ..registration import task as task_spec
 from ..wrappers.flat_action import FlatAction, FlatActionParallel, needs_flat_action
-from .common import COST_SUMMED, agent_kind, step_cost
+from .common import COST_SUMMED, agent_kind, env_names, is_multi_agent, step_cost
 from .common import scalars as _scalars
 
 __all__ = ["register_all", "make_single_agent", "MndtMultiAgentEnv", "MaskedPPOTorchRLModule",
@@ -52,21 +52,6 @@ __all__ = ["register_all", "make_single_agent", "MndtMultiAgentEnv", "MaskedPPOT
 
 _EPISODE_KEY = "mndt_episode"
 _ENV_KEYS = ("flat_action", "power_levels")
-
-
-def env_names() -> list[str]:
-    """Every name :func:`register_all` registers: the Gymnasium ids, then the parallel names."""
-    return [t.env_id for t in TASKS] + [t.parallel_name for t in TASKS]
-
-
-def is_multi_agent(name: str) -> bool:
-    """True for a parallel (PettingZoo) name, False for a Gymnasium id; ``KeyError`` for others."""
-    for t in TASKS:
-        if name == t.parallel_name:
-            return True
-        if name == t.env_id:
-            return False
-    raise KeyError(f"unknown env {name!r}; known: {', '.join(env_names())}")
 
 
 def _split(env_config: dict[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any]]:
