@@ -363,24 +363,10 @@ def load_city(
                        use_cache)
     path = resolve_osm_source(s)
     sha = source_sha256(path)  # of the file as stored: a PBF or a .bz2 is converted only on a cache miss
-    cache = key = None
-    if use_cache:
-        from .cache import ArtifactCache, cache_key
-        from .citystore import city_from_dir, city_to_files
-
-        cache = ArtifactCache()
-        key = cache_key("city", {"sha256": sha, "default_height_m": float(default_height_m)}, _LOADER_VERSION)
-        hit = cache.load("city", key, city_from_dir)  # data only (JSON + WKB npz); unreadable = miss
-        if hit is not None:
-            hit.source = s
-            _warn_repairs(hit, s)
-            return hit
-    city = _load_osm(_read_bytes(path), s, sha, float(default_height_m))
-    if cache is not None and key is not None:
-        try:
-            cache.put("city", key, city_to_files(city), meta={"source": s, "sha256": sha})
-        except (OSError, ValueError) as exc:  # read-only cache, or an attribute JSON cannot hold: still usable
-            warnings.warn(f"could not cache the parsed city ({exc})", stacklevel=2)
+    dh = float(default_height_m)
+    city = _cached(lambda: _load_osm(_read_bytes(path), s, sha, dh), {"sha256": sha, "default_height_m": dh}, s,
+                   use_cache, meta={"source": s, "sha256": sha})
+    city.source = s  # a hit may have been cached under another name of the same file
     _warn_repairs(city, s)
     return city
 
@@ -394,8 +380,12 @@ def _pkg_version(name: str) -> str:
         return "none"
 
 
-def _cached(make: Any, payload: dict[str, Any], where: str, use_cache: bool) -> CityGeometry:
-    """``make()`` through the artifact cache (data-only CityGeometry files, sha256-verified)."""
+def _cached(make: Any, payload: dict[str, Any], where: str, use_cache: bool,
+            meta: dict[str, Any] | None = None) -> CityGeometry:
+    """``make()`` through the artifact cache (data-only CityGeometry files, sha256-verified).
+
+    ``payload`` keys the entry; ``meta`` (default ``payload``) is stored with it.
+    """
     if not use_cache:
         return make()
     from .cache import ArtifactCache, cache_key
@@ -403,13 +393,13 @@ def _cached(make: Any, payload: dict[str, Any], where: str, use_cache: bool) -> 
 
     cache = ArtifactCache()
     key = cache_key("city", payload, _LOADER_VERSION)
-    hit = cache.load("city", key, city_from_dir)
+    hit = cache.load("city", key, city_from_dir)  # data only (JSON + WKB npz); unreadable = miss
     if hit is not None:
         return hit
     city = make()
     try:
-        cache.put("city", key, city_to_files(city), meta=payload)
-    except (OSError, ValueError) as exc:
+        cache.put("city", key, city_to_files(city), meta=payload if meta is None else meta)
+    except (OSError, ValueError) as exc:  # read-only cache, or an attribute JSON cannot hold: still usable
         warnings.warn(f"could not cache the parsed city ({exc})", stacklevel=3)
     return city
 
