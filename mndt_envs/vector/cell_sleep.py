@@ -5,10 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from gymnasium import spaces
 
 from ..batched.cell_sleep import BatchedCellSleepCore
-from ..tasks.cell_sleep import N_ACTIONS, N_FEATURES
 from .base import BatchedVectorEnv
 
 __all__ = ["CellSleepVectorEnv"]
@@ -36,13 +34,7 @@ class CellSleepVectorEnv(BatchedVectorEnv):
                  backend: str = "numpy", device: str | None = None, render_mode: str | None = None,
                  max_episode_steps: int | None = None) -> None:
         core = BatchedCellSleepCore(num_envs, scenario, config, backend=backend, device=device)
-        n = core.n_cells
-        obs_space = spaces.Dict({
-            "observation": spaces.Box(-1.0, 10.0, (n, N_FEATURES), dtype=np.float32),
-            "action_mask": spaces.Box(0, 1, (n * N_ACTIONS,), dtype=np.int8),
-        })
-        act_space = spaces.MultiDiscrete(np.full(n, N_ACTIONS, dtype=np.int64))
-        super().__init__(core, obs_space, act_space, render_mode)
+        super().__init__(core, *core.base.spaces(), render_mode)  # the single env's spaces
 
     def _observe(self) -> dict[str, np.ndarray]:
         xp = self.xp

@@ -33,16 +33,10 @@ class LoadBalancingVectorEnv(BatchedVectorEnv):
                  backend: str = "numpy", device: str | None = None, render_mode: str | None = None,
                  max_episode_steps: int | None = None) -> None:
         core = BatchedLoadBalancingCore(num_envs, scenario, config, backend=backend, device=device)
-        b = core.base
-        n = core.n
-        s = b.cfg.max_step_db
-        lo_p = np.float32(-b.cfg.p_down_db / b.p_scale)
-        hi_p = np.float32(b.cfg.p_up_db / b.p_scale)
-        low = np.concatenate([np.zeros(n), np.full(2 * n, lo_p), np.zeros(n), [-1.0, -1.0]]).astype(np.float32)
-        high = np.concatenate([np.full(n, b.b_high), np.full(2 * n, hi_p), np.ones(n), [1.0, 1.0]]).astype(np.float32)
-        obs_space = spaces.Box(low, high, dtype=np.float32)
-        super().__init__(core, obs_space, spaces.Box(-s, s, (n,), np.float32), render_mode)
-        self._low, self._high = low, high
+        obs_space, act_space = core.base.spaces()  # the single env's spaces
+        assert isinstance(obs_space, spaces.Box)
+        super().__init__(core, obs_space, act_space, render_mode)
+        self._low, self._high = obs_space.low, obs_space.high
 
     def _observe(self) -> np.ndarray:
         return np.clip(self.core.global_obs(), self._low, self._high)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from gymnasium import spaces
 
 from ..batched.resource_allocation import BatchedResourceAllocationCore
 from .base import BatchedVectorEnv
@@ -38,15 +37,7 @@ class ResourceAllocationVectorEnv(BatchedVectorEnv):
                  render_mode: str | None = None, max_episode_steps: int | None = None) -> None:
         core = BatchedResourceAllocationCore(num_envs, scenario, config, backend=backend, device=device,
                                              rb_solver=rb_solver, rb_classes=rb_classes)
-        u, n, k = core.n_users, core.n_cells, core.k
-        obs_space = spaces.Dict({
-            "time_left": spaces.Box(0.0, 1.0, (1,), np.float32),
-            "remaining_demand": spaces.Box(0.0, 1.0, (u,), np.float32),
-            "max_power": spaces.Box(0.0, 1.0, (n,), np.float32),
-            "gains": spaces.Box(0.0, 1.0, (u, k), np.float32),
-            "association": spaces.Box(0.0, 1.0, (u,), np.float32),
-        })
-        super().__init__(core, obs_space, spaces.Box(0.0, 1.0, (u,), np.float32), render_mode)
+        super().__init__(core, *core.base.spaces(), render_mode)  # the single env's spaces (demand mode)
 
     def _observe(self) -> dict[str, np.ndarray]:
         return self.core.observation()
