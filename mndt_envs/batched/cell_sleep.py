@@ -37,7 +37,7 @@ from ..tasks.cell_sleep import (
     diurnal_profile,
 )
 from ..tasks.contract import StepResult
-from .common import batch_result, check_rows, episode_seeds, make_generators, seed_rows
+from .common import batch_result, check_rows, episode_seeds, make_generators, positive_int, seed_rows
 from .xp import get_namespace
 
 __all__ = ["BatchedCellSleepCore"]
@@ -62,8 +62,7 @@ class BatchedCellSleepCore:
 
     def __init__(self, n_envs: int, scenario: Any = "toy", config: dict[str, Any] | None = None, *,
                  backend: str = "numpy", device: str | None = None, noise_block: int = 48) -> None:
-        if isinstance(n_envs, bool) or not isinstance(n_envs, (int, np.integer)) or n_envs < 1:
-            raise ValueError(f"n_envs = {n_envs!r}: expected an integer >= 1")
+        positive_int("n_envs", n_envs)
         scen_over, task_over = split_config(config)
         self.base = CellSleepCore(scenario, scen_over, task_over)  # shared twin and precomputations
         b = self.base

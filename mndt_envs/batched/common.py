@@ -18,7 +18,14 @@ import numpy as np
 
 from ..tasks.contract import StepResult  # batched: every field with a leading dimension N
 
-__all__ = ["StepResult", "batch_result", "episode_seeds", "make_generators", "check_rows", "seed_rows"]
+__all__ = ["StepResult", "batch_result", "episode_seeds", "make_generators", "check_rows", "seed_rows", "positive_int"]
+
+
+def positive_int(name: str, value: Any) -> int:
+    """``value`` as an int, or ``ValueError`` naming ``name`` unless it is an integer >= 1 (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} = {value!r}: expected an integer >= 1")
+    return int(value)
 
 
 def episode_seeds(seed: int | Sequence[int] | None, n: int) -> list[int]:

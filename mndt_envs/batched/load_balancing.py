@@ -40,7 +40,7 @@ from ..tasks.contract import StepResult
 from ..tasks.load_balancing import LoadBalancingCore
 from ..twin import radio
 from ..twin.defaults import UniformDemand
-from .common import batch_result, check_rows, episode_seeds, make_generators, seed_rows
+from .common import batch_result, check_rows, episode_seeds, make_generators, positive_int, seed_rows
 from .xp import get_namespace
 
 __all__ = ["BatchedLoadBalancingCore"]
@@ -74,11 +74,8 @@ class BatchedLoadBalancingCore:
 
     def __init__(self, n_envs: int, scenario: Any = "toy", config: dict[str, Any] | None = None, *,
                  backend: str = "numpy", device: str | None = None, reset_chunk: int = 64) -> None:
-        if isinstance(n_envs, bool) or not isinstance(n_envs, (int, np.integer)) or n_envs < 1:
-            raise ValueError(f"n_envs = {n_envs!r}: expected an integer >= 1")
-        if isinstance(reset_chunk, bool) or not isinstance(reset_chunk, (int, np.integer)) or reset_chunk < 1:
-            raise ValueError(f"reset_chunk = {reset_chunk!r}: expected an integer >= 1")
-        self.reset_chunk = int(reset_chunk)
+        positive_int("n_envs", n_envs)
+        self.reset_chunk = positive_int("reset_chunk", reset_chunk)
         self.base = b = LoadBalancingCore(scenario, config)
         self.cfg = c = b.cfg
         tw = b.twin

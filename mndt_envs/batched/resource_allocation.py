@@ -41,7 +41,7 @@ from ..tasks.resource_allocation.allocation import group_rank, waterfill
 from ..tasks.resource_allocation.matching import deferred_acceptance, exact_association
 from ..twin.channel.fading import jakes_bank
 from ..twin.defaults import StaticMobility, StraightLineMobility, UniformDemand
-from .common import batch_result, check_rows, episode_seeds, make_generators, seed_rows
+from .common import batch_result, check_rows, episode_seeds, make_generators, positive_int, seed_rows
 from .xp import get_namespace
 
 __all__ = ["BatchedResourceAllocationCore", "RB_SOLVERS", "group_rank"]
@@ -68,8 +68,7 @@ class BatchedResourceAllocationCore:
     def __init__(self, n_envs: int, scenario: Any = "toy", config: dict[str, Any] | None = None, *,
                  backend: str = "numpy", device: str | None = None, rb_solver: str = "exact",
                  rb_classes: int = 0) -> None:
-        if isinstance(n_envs, bool) or not isinstance(n_envs, (int, np.integer)) or n_envs < 1:
-            raise ValueError(f"n_envs = {n_envs!r}: expected an integer >= 1")
+        positive_int("n_envs", n_envs)
         if backend != "numpy":
             raise ValueError(f"backend = {backend!r}: the batched resource-allocation core runs on 'numpy' only "
                              "(its matching is sort- and scipy-based); cell sleep and load balancing also run on torch")
