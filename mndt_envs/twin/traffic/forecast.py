@@ -36,11 +36,13 @@ from typing import Any
 import numpy as np
 
 from .fitting import BestWeights, as_series_list, out_of_budget, train_epoch
-from .weights_io import load_state_file, save_state_atomic
+from .weights_io import WEIGHTS_DIR, load_state_file, save_state_atomic
 
-__all__ = ["ResidualForecaster", "train_residual_forecaster", "context_windows", "load_traffic_forecaster"]
+__all__ = ["ResidualForecaster", "train_residual_forecaster", "context_windows", "load_traffic_forecaster",
+           "TRAFFIC_FORECASTER_WEIGHTS"]
 
 _ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
+TRAFFIC_FORECASTER_WEIGHTS = WEIGHTS_DIR / "traffic_forecaster.pt"
 
 
 def context_windows(series: np.ndarray, context: int, horizon: int, lo: int = 0, hi: int | None = None,
@@ -479,5 +481,4 @@ def load_traffic_forecaster(path: str | Path | None = None) -> ResidualForecaste
 
     ``f.predict(history)`` needs the last ``f.context`` = 1,044 values (one week and 6 h) of a cell.
     """
-    default = Path(__file__).resolve().parents[2] / "data" / "weights" / "traffic_forecaster.pt"
-    return ResidualForecaster.load(path or default)
+    return ResidualForecaster.load(path or TRAFFIC_FORECASTER_WEIGHTS)

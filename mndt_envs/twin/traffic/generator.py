@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from .weights_io import load_state_file, save_state_atomic
+from .weights_io import WEIGHTS_DIR, load_state_file, save_state_atomic
 
 __all__ = [
     "WEIGHTS_DIR",
@@ -51,7 +51,6 @@ __all__ = [
     "load_user_count_forecaster",
 ]
 
-WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "data" / "weights"
 TRAFFIC_WEIGHTS = WEIGHTS_DIR / "traffic_generator.pt"
 USER_COUNT_WEIGHTS = WEIGHTS_DIR / "user_count_lstm.pt"
 NATIVE_STEP_S = 600.0  # [s] 10-min slots of the Milan data

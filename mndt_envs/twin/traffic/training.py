@@ -23,12 +23,12 @@ from typing import Any
 import numpy as np
 
 from mndt_envs.twin.traffic.fft import FFTPeriodic
+from mndt_envs.twin.traffic.forecast import TRAFFIC_FORECASTER_WEIGHTS
 from mndt_envs.twin.traffic.generator import (
     SLOTS_PER_DAY,
     SLOTS_PER_WEEK,
     TRAFFIC_WEIGHTS,
     USER_COUNT_WEIGHTS,
-    WEIGHTS_DIR,
     LSTMTrafficGenerator,
 )
 
@@ -49,7 +49,6 @@ __all__ = [
 TRAIN_DAYS = 23  # the Milan file has 30 days; the last 7 are the test / held-back week
 HELD_OUT_SQUARES = (20, 21, 22, 23, 24)  # the last row of the 5 × 5 block: never seen by the generator
 MILAN_START_SLOT_OF_WEEK = 4 * SLOTS_PER_DAY  # 2013-11-01 00:00 was a Friday (0 = Monday 00:00)
-TRAFFIC_FORECASTER_WEIGHTS = WEIGHTS_DIR / "traffic_forecaster.pt"
 MILAN_SOURCE = ("Telecom Italia Big Data Challenge, Milan internet activity (Harvard Dataverse "
                 "doi:10.7910/DVN/EGZHFV), 25 grid squares (rows/cols 41-45), 10-min slots from 2013-11-01; "
                 "ODbL 1.0")

@@ -10,7 +10,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-__all__ = ["load_state_file", "save_state_atomic"]
+__all__ = ["WEIGHTS_DIR", "load_state_file", "save_state_atomic"]
+
+#: The package's folder of shipped weights files (``mndt_envs/data/weights``).
+WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "data" / "weights"
 
 T = TypeVar("T")
 
