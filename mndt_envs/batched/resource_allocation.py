@@ -38,7 +38,9 @@ from ..config import ConfigError
 from ..tasks.contract import StepResult
 from ..tasks.resource_allocation import EXACT_MATCH_LIMIT, ResourceAllocationCore
 from ..tasks.resource_allocation.allocation import group_rank, waterfill
+from ..tasks.resource_allocation.links import top_k
 from ..tasks.resource_allocation.matching import deferred_acceptance, exact_association
+from ..twin import radio
 from ..twin.channel.fading import jakes_bank
 from ..twin.defaults import StaticMobility, StraightLineMobility, UniformDemand
 from .common import batch_result, check_rows, episode_seeds, make_generators, positive_int, seed_rows
@@ -244,8 +246,8 @@ class BatchedResourceAllocationCore:
         m, c, u, k = len(rows), self.n_cells, self.n_users, self.k
         tw = self.base.twin
         xy = self.pos[ix].reshape(-1, 2)
-        large = np.asarray(tw.channel.gain_db(xy, self.indoor[ix].ravel()), dtype=np.float32)  # (C, m·U)
-        large = np.ascontiguousarray(large.reshape(c, m, u).transpose(1, 0, 2))  # (m, C, U)
+        g_cu = np.asarray(tw.channel.gain_db(xy, self.indoor[ix].ravel()), dtype=np.float32)  # (C, m·U)
+        large = np.ascontiguousarray(g_cu.reshape(c, m, u).transpose(1, 0, 2))  # (m, C, U)
         if self.fading_kind != "none" and self.cfg.use_fading:
             step = np.rint(self.fad_t[ix] * self._doppler * self._oversample).astype(np.int64)  # (m,) bank sample
             if step.max() < self._ext:  # the bank rows run on past their end: no modulo needed
@@ -264,19 +266,7 @@ class BatchedResourceAllocationCore:
         glin = np.exp(np.asarray(g_db, dtype=np.float32) * np.float32(_LN10_10))  # (m, C, U)
         self.large[ix] = large
         self.glin[ix] = glin
-        if k <= 4 and k < c:
-            # a few argmax passes (as the single core), on a (m·U, C) copy so that the cells are contiguous
-            work = np.ascontiguousarray(large.transpose(0, 2, 1)).reshape(m * u, c)
-            links = np.arange(m * u)
-            pk = np.empty((k, m * u), dtype=np.int64)
-            for j in range(k):
-                pk[j] = np.argmax(work, axis=1)
-                work[links, pk[j]] = -np.inf
-            part = pk.reshape(k, m, u).transpose(1, 0, 2)
-        elif k < c:
-            part = np.argpartition(-large, k - 1, axis=1)[:, :k]
-        else:
-            part = np.broadcast_to(np.arange(c)[None, :, None], (m, k, u)).copy()
+        part = top_k(g_cu, k, c, m * u).reshape(k, m, u).transpose(1, 0, 2)  # the single core's top-k, all users
         vals = np.take_along_axis(large, part, axis=1)
         order = np.argsort(-vals, axis=1, kind="stable")
         cand = np.take_along_axis(part, order, axis=1)
@@ -286,7 +276,7 @@ class BatchedResourceAllocationCore:
         total_rx = np.stack([p_rb @ glin[j] for j in range(m)]) if m <= 4 else np.einsum("c,mcu->mu", p_rb, glin)
         sig = p_rb[cand] * np.take_along_axis(glin, cand, axis=1)  # (m, k, U)
         sinr = sig / (np.maximum(total_rx[:, None, :] - sig, 0.0) + self.noise_w)
-        self.rate_est[ix] = np.asarray(self.bw) * np.log2(1.0 + np.maximum(sinr, 0.0)) * self.cfg.step_s  # f64
+        self.rate_est[ix] = radio.shannon_rate(sinr, self.bw) * self.cfg.step_s  # f64
 
     # ------------------------------------------------------------------ actions
     def validate_actions(self, actions: Any) -> np.ndarray:

@@ -32,7 +32,7 @@ class Links:
     rate_est: np.ndarray
 
 
-def _top_k(large: np.ndarray, k: int, n_cells: int, n_users: int) -> np.ndarray:
+def top_k(large: np.ndarray, k: int, n_cells: int, n_users: int) -> np.ndarray:
     """(k, n_users) indices of the k largest gains per user (any order)."""
     users = np.arange(n_users)
     if k <= 4 and k < n_cells:
@@ -58,7 +58,7 @@ def compute_links(tw: NetworkTwin, k: int, use_fading: bool, p_max: np.ndarray, 
     large = np.asarray(tw.large_scale_gain_db)
     n_cells, n_users = glin.shape
     users = np.arange(n_users)
-    part = _top_k(large, k, n_cells, n_users)
+    part = top_k(large, k, n_cells, n_users)
     vals = large[part, users]
     order = np.argsort(-vals, axis=0, kind="stable")
     cand = part[order, users]  # np.take_along_axis(part, order, axis=0), without its wrapper
