@@ -656,8 +656,9 @@ def build_radio_maps(
     t_fill = time.perf_counter() - t2
     report("fill", 1.0)
     reached = masks["reached"]
-    buried = _buried_transmitters(tx_xyz, city)
-    _warn_buried_transmitters(tx_xyz, reached, city)
+    buried_pairs = _buried_transmitters(tx_xyz, city)
+    buried = sorted({i for i, _ in buried_pairs})
+    _warn_buried_transmitters(tx_xyz, reached, city, buried_pairs)
     maps = RadioMaps(pg_db=pg_db, reached=reached, indoor=indoor, x0=cs / 2.0, y0=cs / 2.0, cell_size=cs,
                      tx_xyz=tx_xyz)
     fill = masks["filled_los"] | masks["filled_nlos"]
@@ -686,15 +687,15 @@ def build_radio_maps(
     return maps, summary
 
 
-def _buried_transmitters(tx_xyz: np.ndarray, city: CityGeometry) -> list[int]:
-    """Indices of antennas inside a building footprint below its roof (their rays cannot leave)."""
+def _buried_transmitters(tx_xyz: np.ndarray, city: CityGeometry) -> list[tuple[int, int]]:
+    """(antenna, building) pairs of antennas inside a building footprint below its roof (rays cannot leave)."""
     if not city.buildings:
         return []
     import shapely
 
     tree = shapely.STRtree(city.buildings)
     pi, bi = tree.query(shapely.points(tx_xyz[:, :2]), predicate="within")
-    return sorted({int(i) for i, b in zip(pi, bi, strict=True) if tx_xyz[i, 2] < city.heights[b]})
+    return [(int(i), int(b)) for i, b in zip(pi, bi, strict=True) if tx_xyz[i, 2] < city.heights[b]]
 
 
 def build_note(summary: dict[str, Any]) -> str:
@@ -710,23 +711,17 @@ def build_note(summary: dict[str, Any]) -> str:
     return note
 
 
-def _warn_buried_transmitters(tx_xyz: np.ndarray, reached: np.ndarray, city: CityGeometry) -> None:
-    """Warn about antennas inside a building below its roof: their rays cannot leave (refraction off)."""
-    if not city.buildings:
-        return
-    import shapely
-
-    tree = shapely.STRtree(city.buildings)
-    pi, bi = tree.query(shapely.points(tx_xyz[:, :2]), predicate="within")
-    for i, b in zip(pi, bi, strict=True):
+def _warn_buried_transmitters(tx_xyz: np.ndarray, reached: np.ndarray, city: CityGeometry,
+                              pairs: list[tuple[int, int]]) -> None:
+    """Warn about antennas inside a building below its roof (``pairs`` of :func:`_buried_transmitters`)."""
+    for i, b in pairs:
         x, y, z = tx_xyz[i]
-        if z < city.heights[b]:
-            warnings.warn(
-                f"transmitter at ({x:.1f}, {y:.1f}, {z:.1f}) m is inside a building footprint below its roof "
-                f"({city.heights[b]:.1f} m); rays reached {100 * reached[i].mean():.1f}% of the map, the rest is "
-                f"38.901 fill. Put the antenna above the roof or outside.",
-                stacklevel=3,
-            )
+        warnings.warn(
+            f"transmitter at ({x:.1f}, {y:.1f}, {z:.1f}) m is inside a building footprint below its roof "
+            f"({city.heights[b]:.1f} m); rays reached {100 * reached[i].mean():.1f}% of the map, the rest is "
+            f"38.901 fill. Put the antenna above the roof or outside.",
+            stacklevel=3,
+        )
 
 
 def _fill_monte_carlo_holes(pg: np.ndarray, reached: np.ndarray,
