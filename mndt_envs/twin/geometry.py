@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import bz2
 import gzip
-import hashlib
 import math
 import os
 import re
@@ -52,6 +51,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .cache import sha256_file
 from .city import HEIGHT_SOURCE_TAG, CityGeometry, GeometryError
 
 if TYPE_CHECKING:
@@ -134,11 +134,7 @@ def _pbf_to_xml(p: Path) -> bytes:
 
 def source_sha256(p: Path) -> str:
     """sha256 of an OSM file as stored (the cache identity of a city; no decompression or conversion)."""
-    h = hashlib.sha256()
-    with p.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    return sha256_file(p)
 
 
 def _read_bytes(p: Path) -> bytes:

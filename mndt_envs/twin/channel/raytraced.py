@@ -204,11 +204,11 @@ def _source_id(source: str) -> dict[str, str]:
     if source.startswith("sionna:"):
         import importlib.metadata
 
+        from ..cache import sha256_file
         from ..scene import sionna_scene_path
 
-        p = sionna_scene_path(source)
         return {"sionna_scene": source, "sionna_rt": importlib.metadata.version("sionna-rt"),
-                "xml_sha256": hashlib.sha256(p.read_bytes()).hexdigest()}
+                "xml_sha256": sha256_file(sionna_scene_path(source))}
     from ..geometry import resolve_osm_source, source_sha256
 
     return {"osm_file_sha256": source_sha256(resolve_osm_source(source))}
