@@ -15,13 +15,13 @@ observation table of the class docstring is generated from the core's ``features
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
 
+from ..registration import load_entry
 from ..tasks.contract import EpisodeOverError, Feature
 
 __all__ = ["TaskEnv", "MaskedTaskEnv", "feature_table", "load_renderer"]
@@ -80,10 +80,7 @@ def insert_table(doc: str | None, features: Sequence[Feature], section: str = "#
 
 def load_renderer(entry: str | None) -> Any:
     """Import a ``"module:function"`` renderer (called as ``fn(core) -> (H, W, 3) uint8``)."""
-    if entry is None:
-        return None
-    mod, _, attr = entry.partition(":")
-    return getattr(importlib.import_module(mod), attr)
+    return None if entry is None else load_entry(entry)
 
 
 def setup_task_class(cls: Any, features_attr: str) -> None:
