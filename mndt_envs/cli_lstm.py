@@ -42,11 +42,10 @@ def _threads(n: int) -> None:
     torch.set_num_threads(n)
 
 
-def _training_setup(threads: int, data_dir: Path | None, needs: str, out_dir: Path | None) -> tuple[Path, Path]:
-    """Set the torch threads; return the checked data folder and the weights folder of a ``train-*`` command."""
+def _training_setup(data_dir: Path | None, needs: str, out_dir: Path | None) -> tuple[Path, Path]:
+    """The checked data folder and the weights folder of a ``train-*`` command."""
     from mndt_envs.twin.traffic import generator as g
 
-    _threads(threads)
     d = _data_dir(data_dir, needs)
     return d, (Path(out_dir) if out_dir else g.WEIGHTS_DIR)
 
@@ -63,9 +62,11 @@ def train_traffic(
     from mndt_envs.twin.traffic import generator as g
     from mndt_envs.twin.traffic import training as t
 
-    d, out = _training_setup(threads, data_dir, "milan/milan_grid_25sq_10min.csv", out_dir)
-    gen = t.train_generator(d, out / g.TRAFFIC_WEIGHTS.name, max_seconds=max_seconds, seed=seed, verbose=False)
-    fc = t.train_traffic_forecaster(d, out / t.TRAFFIC_FORECASTER_WEIGHTS.name, max_seconds=max_seconds, seed=seed)
+    d, out = _training_setup(data_dir, "milan/milan_grid_25sq_10min.csv", out_dir)
+    gen = t.train_generator(d, out / g.TRAFFIC_WEIGHTS.name, max_seconds=max_seconds, seed=seed, verbose=False,
+                            threads=threads)
+    fc = t.train_traffic_forecaster(d, out / t.TRAFFIC_FORECASTER_WEIGHTS.name, max_seconds=max_seconds, seed=seed,
+                                    threads=threads)
     typer.echo(f"traffic generator: {gen.n_templates} templates, LSTM hidden {gen.hidden}, rho {gen.rho:.3f}; "
                f"traffic forecaster: {fc.n_parameters} parameters, alpha {fc.alpha}; written to {out} (+ .json)")
 
@@ -82,8 +83,9 @@ def train_users(
     from mndt_envs.twin.traffic import generator as g
     from mndt_envs.twin.traffic import training as t
 
-    d, out = _training_setup(threads, data_dir, "kaist/", out_dir)
-    m = t.train_user_count_forecaster(d, out / g.USER_COUNT_WEIGHTS.name, max_seconds=max_seconds, seed=seed)
+    d, out = _training_setup(data_dir, "kaist/", out_dir)
+    m = t.train_user_count_forecaster(d, out / g.USER_COUNT_WEIGHTS.name, max_seconds=max_seconds, seed=seed,
+                                      threads=threads)
     typer.echo(f"user-count forecaster: {m.n_parameters} parameters, alpha {m.alpha}; written to {out} (+ .json)")
 
 

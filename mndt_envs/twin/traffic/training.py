@@ -226,14 +226,17 @@ def fit_generator(x: np.ndarray, *, start_slot_of_week: int = MILAN_START_SLOT_O
 
 def train_generator(data_dir: str | Path, out: str | Path = TRAFFIC_WEIGHTS, *, max_seconds: float = 150.0,
                     seed: int = 0, hidden: int = 64, layers: int = 2, k: int = 50,
-                    verbose: bool = False) -> LSTMTrafficGenerator:
-    """Fit the generator on the Milan training part (first 23 days of 20 squares) and save it + its JSON."""
+                    verbose: bool = False, threads: int = 1) -> LSTMTrafficGenerator:
+    """Fit the generator on the Milan training part (first 23 days of 20 squares); save it + its JSON.
+
+    Training runs on ``threads`` torch threads (set process-wide).
+    """
     import torch
 
     from mndt_envs.twin.traffic.experiments import milan_matrix
     from mndt_envs.twin.traffic.loaders import grid_neighbour_pairs
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(threads)
     x = milan_matrix(data_dir)
     train_sq = [i for i in range(x.shape[0]) if i not in HELD_OUT_SQUARES]
     pos = {sq: n for n, sq in enumerate(train_sq)}
@@ -259,14 +262,17 @@ def train_generator(data_dir: str | Path, out: str | Path = TRAFFIC_WEIGHTS, *, 
 # the forecasters
 # --------------------------------------------------------------------------------------------
 def train_traffic_forecaster(data_dir: str | Path, out: str | Path = TRAFFIC_FORECASTER_WEIGHTS, *,
-                             max_seconds: float = 120.0, seed: int = 0) -> Any:
-    """Fit the shipped Milan traffic forecaster on days 0–22 of all squares and save it + its JSON."""
+                             max_seconds: float = 120.0, seed: int = 0, threads: int = 1) -> Any:
+    """Fit the shipped Milan traffic forecaster on days 0–22 of all squares and save it + its JSON.
+
+    Training runs on ``threads`` torch threads (set process-wide).
+    """
     import torch
 
     from mndt_envs.twin.traffic.experiments import TRAFFIC_CONFIG, milan_matrix
     from mndt_envs.twin.traffic.forecast import train_residual_forecaster
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(threads)
     x = milan_matrix(data_dir)
     n = TRAIN_DAYS * SLOTS_PER_DAY
     t0 = time.process_time()
@@ -284,14 +290,17 @@ def train_traffic_forecaster(data_dir: str | Path, out: str | Path = TRAFFIC_FOR
 
 
 def train_user_count_forecaster(data_dir: str | Path, out: str | Path = USER_COUNT_WEIGHTS, *,
-                                max_seconds: float = 60.0, seed: int = 0, n_train: int = 450) -> Any:
-    """Fit the shipped user-count forecaster on the first ``n_train`` KAIST samples of the nine cells; save + JSON."""
+                                max_seconds: float = 60.0, seed: int = 0, n_train: int = 450, threads: int = 1) -> Any:
+    """Fit the shipped user-count forecaster on the first ``n_train`` KAIST samples of the nine cells; save + JSON.
+
+    Training runs on ``threads`` torch threads (set process-wide).
+    """
     import torch
 
     from mndt_envs.twin.traffic.experiments import USERS_CONFIG, kaist_counts
     from mndt_envs.twin.traffic.forecast import train_residual_forecaster
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(threads)
     counts, grid = kaist_counts(data_dir, n_train, n_train)
     t0 = time.process_time()
     m = train_residual_forecaster(list(counts), max_seconds=max_seconds, seed=seed, **USERS_CONFIG)
