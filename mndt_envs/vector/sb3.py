@@ -17,7 +17,6 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -90,27 +89,20 @@ class BatchedSB3VecEnv(VecEnv):
         self.venv.close()
 
     # ------------------------------------------------------------------ attribute access
-    def _indices(self, indices: VecEnvIndices) -> list[int]:
-        if indices is None:
-            return list(range(self.num_envs))
-        if isinstance(indices, int):
-            return [indices]
-        return list(indices)
-
     def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
         if attr_name == "action_masks" and self.venv.action_masks() is None:
             raise AttributeError("action_masks: this task has no action masks")
         if attr_name == "render_mode":
-            return [None for _ in self._indices(indices)]
+            return [None for _ in self._get_indices(indices)]
         value = getattr(self.venv, attr_name)
-        return [value for _ in self._indices(indices)]
+        return [value for _ in self._get_indices(indices)]
 
     def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
         setattr(self.venv, attr_name, value)
 
     def env_method(self, method_name: str, *method_args: Any, indices: VecEnvIndices = None,
                    **method_kwargs: Any) -> list[Any]:
-        idx = self._indices(indices)
+        idx = list(self._get_indices(indices))
         if method_name == "action_masks":
             masks = self.venv.action_masks()
             if masks is None:
@@ -120,14 +112,11 @@ class BatchedSB3VecEnv(VecEnv):
         return [out for _ in idx]
 
     def env_is_wrapped(self, wrapper_class: type[gym.Wrapper], indices: VecEnvIndices = None) -> list[bool]:
-        return [False for _ in self._indices(indices)]
+        return [False for _ in self._get_indices(indices)]
 
     def action_masks(self) -> np.ndarray | None:
         """(N, n_actions) bool masks (cell sleep), or None."""
         return self.venv.action_masks()
-
-    def seed(self, seed: int | None = None) -> Sequence[int | None]:
-        return super().seed(seed)
 
 
 def make_sb3_vec_env(env_id: str, num_envs: int, **kwargs: Any) -> BatchedSB3VecEnv:
