@@ -43,7 +43,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..antenna import antenna_gain_db
-from .statistical import o2i_loss, pathloss_uma_los, pathloss_uma_nlos, pathloss_umi_los, pathloss_umi_nlos
+from .statistical import (
+    o2i_loss,
+    pathloss_uma_los,
+    pathloss_uma_nlos,
+    pathloss_umi_los,
+    pathloss_umi_nlos,
+    uma_cells,
+)
 
 if TYPE_CHECKING:
     from ...config import ScenarioConfig
@@ -71,7 +78,6 @@ __all__ = [
 
 RT_FORMAT = "rt-4"  # bump when the stored maps change meaning (rt-3: welded meshes; rt-4: LoS-aware fill)
 MEAN_INDOOR_DISTANCE_M = 25.0 / 3.0  # [m] E[min(U(0,25), U(0,25))], 38.901 §7.4.3.1
-UMA_MIN_HEIGHT_M = 15.0  # [m] macro sites above this use UMa (as the statistical channel)
 _TX_BATCH = 4  # transmitters per solver call (progress granularity)
 _RAY_CHUNK = 1_000_000  # most rays per transmitter in one solver call (progress granularity)
 DEFAULT_CELL_SIZE_M = 5.0  # [m] map cell when channel.cell_size_m is None and the area is <= LARGE_AREA_M2
@@ -185,13 +191,7 @@ def _unique_tx(cells: Cells) -> tuple[np.ndarray, np.ndarray]:
 
 def _tx_flags(cfg: ScenarioConfig, cells: Cells, cell_to_tx: np.ndarray, n_tx: int) -> tuple[np.ndarray, np.ndarray]:
     """Per transmitter: uses UMa (else UMi) for the fill, and is indoors."""
-    macro = cells.kind == 0
-    if cfg.channel.scenario == "uma":
-        uma_c = np.ones(cells.n, dtype=bool)
-    elif cfg.channel.scenario == "umi":
-        uma_c = np.zeros(cells.n, dtype=bool)
-    else:
-        uma_c = macro & (cells.height > UMA_MIN_HEIGHT_M)
+    uma_c = uma_cells(cfg.channel.scenario, cells)  # as the statistical channel
     uma = np.zeros(n_tx, dtype=bool)
     indoor = np.zeros(n_tx, dtype=bool)
     uma[cell_to_tx] = uma_c

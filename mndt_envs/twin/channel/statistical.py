@@ -33,6 +33,8 @@ __all__ = [
     "StatisticalChannel",
     "SHADOW_STD_DB",
     "SHADOW_CORR_M",
+    "UMA_MIN_HEIGHT_M",
+    "uma_cells",
 ]
 
 C_LIGHT = 299_792_458.0  # [m/s]
@@ -41,6 +43,16 @@ SHADOW_STD_DB = {("uma", True): 4.0, ("uma", False): 6.0, ("umi", True): 4.0, ("
 SHADOW_CORR_M = {("uma", True): 37.0, ("uma", False): 50.0, ("umi", True): 10.0, ("umi", False): 13.0}
 LOS_CORR_M = {"uma": 50.0, "umi": 50.0}  # Table 7.6.3.1-2
 MIN_D2D_M = 10.0  # the formulas hold for d_2D >= 10 m
+UMA_MIN_HEIGHT_M = 15.0  # [m] with channel.scenario "auto", macro cells above this use UMa, the others UMi
+
+
+def uma_cells(scenario: str, cells: Cells) -> np.ndarray:
+    """(n_cells,) bool: the cells whose links use UMa (else UMi) under ``channel.scenario``."""
+    if scenario == "uma":
+        return np.ones(cells.n, dtype=bool)
+    if scenario == "umi":
+        return np.zeros(cells.n, dtype=bool)
+    return (cells.kind == 0) & (cells.height > UMA_MIN_HEIGHT_M)
 
 
 def _d3d(d2d: np.ndarray, h_bs: np.ndarray | float, h_ut: np.ndarray | float) -> np.ndarray:
@@ -173,13 +185,7 @@ class StatisticalChannel:
         self.cells = cells
         self._runs: list[tuple[int, int, int]] | None = None  # see _indoor_runs
         ch = cfg.channel
-        macro = cells.kind == 0
-        if ch.scenario == "uma":
-            uma = np.ones(cells.n, dtype=bool)
-        elif ch.scenario == "umi":
-            uma = np.zeros(cells.n, dtype=bool)
-        else:
-            uma = macro & (cells.height > 15.0)
+        uma = uma_cells(ch.scenario, cells)
         self.uma = uma  # (n_cells,) bool
         step = ch.shadow_grid_m
         margin = step
