@@ -71,7 +71,6 @@ class Fading:
         self._seq: np.ndarray | None = None  # (n_cells, n_users) int32 sequence of each link
         self._off: np.ndarray | None = None  # (n_cells, n_users) int32 time offset of each link
         self._los: np.ndarray | None = None  # (n_cells, n_users) complex64 LoS component
-        self._bank_db: np.ndarray | None = None  # (n_seq, length) float32 power of the bank [dB]
         self._bank_db2: np.ndarray | None = None  # (n_seq * 2 length,) the same rows twice each, flat
         self._flat: np.ndarray | None = None  # (n_cells, n_users) int64 ``seq * 2 length + off`` of each link
         self.t = 0.0  # [s]
@@ -87,9 +86,9 @@ class Fading:
         if self._bank is None:
             self._bank = jakes_bank(np.random.default_rng([self.seed, 7]), self.n_seq, self.length, self.oversample)
             p = self._bank.real**2 + self._bank.imag**2
-            self._bank_db = (10.0 * np.log10(np.maximum(p, 1e-12))).astype(np.float32)
+            bank_db = (10.0 * np.log10(np.maximum(p, 1e-12))).astype(np.float32)  # (n_seq, length) [dB]
             # each row twice: offset + (index mod length) < 2 length reads row[(offset + index) mod length]
-            self._bank_db2 = np.concatenate([self._bank_db, self._bank_db], axis=1).ravel()
+            self._bank_db2 = np.concatenate([bank_db, bank_db], axis=1).ravel()
         self._los = None
         self._seq = rng.integers(0, self.n_seq, shape, dtype=np.int32)
         self._off = rng.integers(0, self.length, shape, dtype=np.int32)
