@@ -38,6 +38,7 @@ from ..config import ConfigError
 from ..tasks import coverage as cov
 from ..tasks.contract import StepResult
 from ..tasks.load_balancing import LoadBalancingCore
+from ..tasks.load_balancing.periods import candidates, mrs_from
 from ..twin import radio
 from ..twin.defaults import UniformDemand
 from .common import batch_result, check_rows, episode_seeds, make_generators, positive_int, seed_rows
@@ -156,25 +157,12 @@ class BatchedLoadBalancingCore:
         xy = pos.reshape(-1, 2)
         ind = np.repeat(indoor[:, None, :], npd, axis=1).reshape(-1)
         rsrp = radio.rsrp_dbm(self.p_ref, np.asarray(tw.channel.gain_db(xy, ind)))  # (n, m·npd·U)
-        rt = np.ascontiguousarray(rsrp.T)  # (m·npd·U, n): the same 1-D slices as the single core's columns
-        if kc < nn:
-            part = np.argpartition(-rt, kth=kc - 1, axis=1)[:, :kc]
-        else:
-            part = np.broadcast_to(np.arange(nn), (rt.shape[0], nn)).copy()
-        vals = np.take_along_axis(rt, part, axis=1)
-        order = np.argsort(-vals, axis=1, kind="stable")
-        ids = np.take_along_axis(part, order, axis=1).astype(np.int32)  # (m·npd·U, K)
-        att = (self.p_ref[ids] - np.take_along_axis(vals, order, axis=1)).astype(np.float32)
+        ids, att = candidates(self.p_ref, np.ascontiguousarray(rsrp.T), kc)  # (m·npd·U, K) each, as the single core
         self.cand_ids[idx] = ids.reshape(m, npd, u, kc)
         self.cand_att[idx] = att.reshape(m, npd, u, kc)
         # MRs under the reference powers (row-wise, so one call for all)
-        r2 = np.asarray(self.p_ref, dtype=np.float32)[ids] - att
-        serving = np.argmax(r2, axis=1)
-        slots, meas = radio.measurement_reports(r2.T, serving, self.k_mr, b.mr_noise_db,
-                                                _Replay(noise.reshape(-1, kc)))  # type: ignore[arg-type]
-        ok = slots >= 0
-        mr_ids = np.where(ok, np.take_along_axis(ids, np.maximum(slots, 0), axis=1), -1)
-        mr_att = cov.mr_attenuation(mr_ids, meas, np.asarray(self.p_ref, dtype=np.float64))
+        mr_ids, mr_att = mrs_from(ids, att, self.p_ref, self.k_mr, b.mr_noise_db,
+                                  _Replay(noise.reshape(-1, kc)))  # type: ignore[arg-type]
         # p_min of every period: one procedure on the disjoint union of the periods' graphs
         n_blocks = m * npd
         block = np.repeat(np.arange(n_blocks), u)[:, None]

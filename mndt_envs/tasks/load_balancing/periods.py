@@ -22,7 +22,7 @@ from .. import coverage as cov
 if TYPE_CHECKING:  # pragma: no cover
     from .core import LoadBalancingCore
 
-__all__ = ["PeriodData", "make_period", "mrs_of", "min_powers", "top_neighbours"]
+__all__ = ["PeriodData", "candidates", "make_period", "mrs_of", "mrs_from", "min_powers", "top_neighbours"]
 
 
 @dataclass
@@ -46,23 +46,28 @@ class PeriodData:
     pmin_feasible: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
 
 
-def _candidates(core: LoadBalancingCore, rsrp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    k = core.k_cand
-    if k < core.n:
-        part = np.argpartition(-rsrp, kth=k - 1, axis=0)[:k].T  # (U, k)
+def candidates(p_ref: np.ndarray, rsrp_rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` strongest cells of each row of ``rsrp_rows`` (users, n_cells) [dBm], strongest first.
+
+    Returns:
+        (ids (users, k) int32, attenuations ``p_ref - RSRP`` (users, k) float32 [dB]).
+    """
+    n = rsrp_rows.shape[1]
+    if k < n:
+        part = np.argpartition(-rsrp_rows, kth=k - 1, axis=1)[:, :k]  # (U, k)
     else:
-        part = np.broadcast_to(np.arange(core.n), (rsrp.shape[1], core.n)).copy()
-    vals = np.take_along_axis(rsrp.T, part, axis=1)
+        part = np.broadcast_to(np.arange(n), (rsrp_rows.shape[0], n)).copy()
+    vals = np.take_along_axis(rsrp_rows, part, axis=1)
     order = np.argsort(-vals, axis=1, kind="stable")
     ids = np.take_along_axis(part, order, axis=1).astype(np.int32)
-    att = (core.p_ref[ids] - np.take_along_axis(vals, order, axis=1)).astype(np.float32)
+    att = (p_ref[ids] - np.take_along_axis(vals, order, axis=1)).astype(np.float32)
     return ids, att
 
 
 def make_period(core: LoadBalancingCore, hour: float) -> PeriodData:
     """The current positions' candidates under the reference powers (p_min filled later)."""
     rsrp = core.twin.rsrp(core.p_ref)  # (n_cells, n_users) [dBm] large scale
-    ids, att = _candidates(core, rsrp)
+    ids, att = candidates(core.p_ref, np.ascontiguousarray(rsrp.T), core.k_cand)
     return PeriodData(ids, att, np.array(core.twin.positions), hour)
 
 
@@ -73,11 +78,17 @@ def mrs_of(core: LoadBalancingCore, period: PeriodData, p_dbm: np.ndarray, rng: 
     Uses ``radio.measurement_reports`` over the candidate cells (noise, 1 dB quantisation, reporting
     range, serving first); attenuation ``a = p - RSRP``.
     """
-    rsrp = (np.asarray(p_dbm, dtype=np.float32)[period.cand_ids] - period.cand_att)  # (U, K)
+    return mrs_from(period.cand_ids, period.cand_att, p_dbm, core.k_mr, core.mr_noise_db, rng)
+
+
+def mrs_from(cand_ids: np.ndarray, cand_att: np.ndarray, p_dbm: np.ndarray, k_mr: int, noise_db: float,
+             rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """MRs of users with candidates ``cand_ids``/``cand_att`` (users, K) under powers ``p_dbm`` (see :func:`mrs_of`)."""
+    rsrp = (np.asarray(p_dbm, dtype=np.float32)[cand_ids] - cand_att)  # (U, K)
     serving = np.argmax(rsrp, axis=1)
-    slots, meas = radio.measurement_reports(rsrp.T, serving, core.k_mr, core.mr_noise_db, rng)
+    slots, meas = radio.measurement_reports(rsrp.T, serving, k_mr, noise_db, rng)
     ok = slots >= 0
-    ids = np.where(ok, np.take_along_axis(period.cand_ids, np.maximum(slots, 0), axis=1), -1)
+    ids = np.where(ok, np.take_along_axis(cand_ids, np.maximum(slots, 0), axis=1), -1)
     att = cov.mr_attenuation(ids, meas, np.asarray(p_dbm, dtype=np.float64))
     return ids, att
 
