@@ -665,7 +665,7 @@ def build_radio_maps(
     summary: dict[str, Any] = {
         "source": ch.source,
         "buildings": city.n_buildings,
-        "default_height_share": float(getattr(city, "default_height_share", 0.0)),
+        "default_height_share": float(city.default_height_share),
         "transmitters": n_tx,
         "grid": [ny, nx],
         "cell_size_m": cs,
@@ -820,17 +820,19 @@ class RayTracedChannel:
         key, _ = _map_key(cfg, tx_xyz, uma, tx_indoor, materials)
         store = cache if cache is not None else ArtifactCache()
 
-        def read_maps(d: Path) -> tuple[RadioMaps, str]:
+        def read_maps(d: Path) -> tuple[RadioMaps, str, dict[str, Any]]:
+            """The maps, their sha256 and the stored build summary."""
             m = RadioMaps.from_file(d / "maps.npz")
             if m.pg_db.shape[0] != len(tx_xyz):
                 raise ValueError("transmitter count differs")
-            return m, json.loads((d / "MANIFEST.json").read_text())["files"]["maps.npz"]["sha256"]
+            man = json.loads((d / "MANIFEST.json").read_text())
+            return m, man["files"]["maps.npz"]["sha256"], dict(man.get("meta", {}))
 
         if use_cache:
             got = store.load("radiomap", key, read_maps)  # verified under the key's lock; unreadable = a miss
             if got is not None:
-                maps, maps_sha = got
-                summary = dict(store.meta("radiomap", key), maps_sha256=maps_sha)
+                maps, maps_sha, stored = got
+                summary = dict(stored, maps_sha256=maps_sha)
                 summary.update(cached=True, cache_key=key, time_load_s=round(time.perf_counter() - t0, 4),
                                note=build_note(summary))
                 return cls(cfg, cells, maps, cell_to_tx, summary)
@@ -850,7 +852,7 @@ class RayTracedChannel:
                 # another process may have published this key first: its map is the one every user of the key gets
                 got = store.load("radiomap", key, read_maps)
                 if got is not None and got[1] != summary["maps_sha256"]:
-                    maps, summary["maps_sha256"] = got
+                    maps, summary["maps_sha256"] = got[:2]
             except OSError as exc:
                 warnings.warn(f"could not store the radio maps in the cache ({exc})", stacklevel=2)
         summary = dict(summary, cached=False, cache_key=key)
