@@ -36,6 +36,7 @@ from ..tasks.cell_sleep import (
     CellSleepCore,
     diurnal_profile,
 )
+from ..tasks.cell_sleep.config import F
 from ..tasks.contract import StepResult
 from .common import batch_result, check_rows, episode_seeds, make_generators, positive_int, seed_rows
 from .xp import get_namespace
@@ -443,21 +444,21 @@ class BatchedCellSleepCore:
             f = self._obs_buf
             if f is None or f.shape[0] != n:
                 f = self._obs_buf = np.zeros((n, nc, N_FEATURES), dtype=np.float32)
-                f[:, :, 6:13] = self.static[None]
-            f[:, :, 0] = np.sin(tod)[:, None]
-            f[:, :, 1] = np.cos(tod)[:, None]
-            f[:, :, 2:6] = hist.transpose(0, 2, 1)
-            f[:, :, 13:17] = st[:, :, None] == np.arange(4, dtype=np.int8)
-            f[:, :, 17] = site_on
-            f[:, :, 18] = share_on
-            f[:, :, 19] = self.mask_grid
-            f[:, :, 20] = self.mask_site
-            f[:, :, 21] = np.minimum(self.lc, 10.0)
+                f[:, :, F["kind_macro"]: F["capacity"] + 1] = self.static[None]
+            f[:, :, F["tod_sin"]] = np.sin(tod)[:, None]
+            f[:, :, F["tod_cos"]] = np.cos(tod)[:, None]
+            f[:, :, F["demand_t-1"]: F[f"demand_t-{HISTORY}"] + 1] = hist.transpose(0, 2, 1)
+            f[:, :, F["status_on"]: F["status_waking"] + 1] = st[:, :, None] == np.arange(4, dtype=np.int8)
+            f[:, :, F["site_on"]] = site_on
+            f[:, :, F["site_cells_on"]] = share_on
+            f[:, :, F["mask_grid_ok"]] = self.mask_grid
+            f[:, :, F["mask_site_closable"]] = self.mask_site
+            f[:, :, F["utilisation"]] = np.minimum(self.lc, 10.0)
             return f.copy()
         cols = [
             xp.asarray(np.repeat(np.sin(tod)[:, None], nc, 1), f32)[:, :, None],
             xp.asarray(np.repeat(np.cos(tod)[:, None], nc, 1), f32)[:, :, None],
-            hist.transpose(0, 2, 1) if xp.is_numpy else hist.permute(0, 2, 1),
+            hist.permute(0, 2, 1),  # (torch: the numpy path returned above)
             (self.static[None] * xp.full((n, 1, 1), 1.0, f32)),
             xp.astype(st[:, :, None] == xp.asarray(np.arange(4, dtype=np.int8))[None, None, :], f32),
             site_on[:, :, None],
