@@ -39,7 +39,7 @@ class TaskParallelEnv(ParallelEnv):
     core_cls: ClassVar[type]
     renderer: ClassVar[str | None] = None
     metadata: dict[str, Any] = {"name": "task_v0", "render_modes": ["rgb_array"],
-                                          "is_parallelizable": True}
+                                          "is_parallelizable": True, "render_fps": 4}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -129,7 +129,7 @@ class TaskParallelEnv(ParallelEnv):
 
     def render(self) -> Any:
         """The map as an (H, W, 3) uint8 array (``rgb_array``), or shown in a matplotlib window (``human``)."""
-        return render_task(self, 4.0)
+        return render_task(self, float(self.metadata.get("render_fps", 4)))
 
     def close(self) -> None:
         close_viewer(self)
