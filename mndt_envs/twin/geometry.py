@@ -355,12 +355,11 @@ def load_city(
     if not s:
         raise GeometryError("source = '': name an OSM file, 'bundled:helsinki' or 'sionna:<scene>'")
     if s.startswith("sionna:"):
-        return _cached(lambda: _load_sionna_city(s), {"sionna": s, "version": _pkg_version("sionna-rt")}, s,
-                       use_cache)
+        return _cached(lambda: _load_sionna_city(s), {"sionna": s, "version": _pkg_version("sionna-rt")}, use_cache)
     path = resolve_osm_source(s)
     sha = source_sha256(path)  # of the file as stored: a PBF or a .bz2 is converted only on a cache miss
     dh = float(default_height_m)
-    city = _cached(lambda: _load_osm(_read_bytes(path), s, sha, dh), {"sha256": sha, "default_height_m": dh}, s,
+    city = _cached(lambda: _load_osm(_read_bytes(path), s, sha, dh), {"sha256": sha, "default_height_m": dh},
                    use_cache, meta={"source": s, "sha256": sha})
     city.source = s  # a hit may have been cached under another name of the same file
     _warn_repairs(city, s)
@@ -376,7 +375,7 @@ def _pkg_version(name: str) -> str:
         return "none"
 
 
-def _cached(make: Any, payload: dict[str, Any], where: str, use_cache: bool,
+def _cached(make: Any, payload: dict[str, Any], use_cache: bool,
             meta: dict[str, Any] | None = None) -> CityGeometry:
     """``make()`` through the artifact cache (data-only CityGeometry files, sha256-verified).
 
