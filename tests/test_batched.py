@@ -12,9 +12,10 @@ import mndt_envs  # noqa: F401
 from mndt_envs.batched.cell_sleep import BatchedCellSleepCore
 from mndt_envs.batched.common import check_rows, episode_seeds
 from mndt_envs.batched.load_balancing import BatchedLoadBalancingCore
-from mndt_envs.batched.resource_allocation import BatchedResourceAllocationCore, group_rank
+from mndt_envs.batched.resource_allocation import BatchedResourceAllocationCore
 from mndt_envs.batched.xp import get_namespace
 from mndt_envs.config import ConfigError
+from mndt_envs.tasks.resource_allocation.allocation import group_rank
 
 CS_CFG = {"task": {"episode_steps": 5}}
 RA_SMALL = {"users": {"n_users": 30}, "task": {"episode_steps": 4}}  # exact (Hungarian) association

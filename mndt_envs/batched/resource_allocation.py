@@ -20,7 +20,8 @@ RB assignment (``rb_solver``):
   into ``rb_classes`` weakly coupled classes (default ``max(8, n_cells / 8)``; greedy colouring on
   the mean cross-gain between BSs); the classes decide in turn, all BSs of a class (in all episodes)
   at once; inside a BS the users (highest edge weight first) each take the free RB with the least
-  interference from the classes decided before (a greedy assignment instead of the Hungarian one).
+  interference from the classes decided before (a greedy assignment instead of the Hungarian one, one
+  compiled loop per class: :func:`~mndt_envs.batched.kernels.greedy_rbs`).
   The throughput it loses against ``"exact"`` is measured by ``benchmarks/batched_allocation.py``.
 
 Only ``action_mode="demand"`` (the default), ``users.mobility`` ``"straight"``/``"static"`` and the
@@ -37,16 +38,17 @@ import numpy as np
 from ..config import ConfigError
 from ..tasks.contract import StepResult
 from ..tasks.resource_allocation import EXACT_MATCH_LIMIT, ResourceAllocationCore
-from ..tasks.resource_allocation.allocation import group_rank, waterfill
+from ..tasks.resource_allocation.allocation import waterfill
 from ..tasks.resource_allocation.links import top_k
 from ..tasks.resource_allocation.matching import deferred_acceptance, exact_association
 from ..twin import radio
 from ..twin.channel.fading import jakes_bank
 from ..twin.defaults import StaticMobility, StraightLineMobility, UniformDemand
 from .common import batch_result, check_rows, episode_seeds, make_generators, positive_int, seed_rows
+from .kernels import greedy_rbs, top_k_sorted
 from .xp import get_namespace
 
-__all__ = ["BatchedResourceAllocationCore", "RB_SOLVERS", "group_rank"]
+__all__ = ["BatchedResourceAllocationCore", "RB_SOLVERS"]
 
 RB_SOLVERS = ("exact", "fast")
 _LN10_10 = math.log(10.0) / 10.0
@@ -266,12 +268,18 @@ class BatchedResourceAllocationCore:
         glin = np.exp(np.asarray(g_db, dtype=np.float32) * np.float32(_LN10_10))  # (m, C, U)
         self.large[ix] = large
         self.glin[ix] = glin
-        part = top_k(g_cu, k, c, m * u).reshape(k, m, u).transpose(1, 0, 2)  # the single core's top-k, all users
-        vals = np.take_along_axis(large, part, axis=1)
-        order = np.argsort(-vals, axis=1, kind="stable")
-        cand = np.take_along_axis(part, order, axis=1)
-        self.cand[ix] = cand
-        self.cand_gain_db[ix] = np.take_along_axis(vals, order, axis=1).astype(np.float32)
+        if k == c or k <= min(4, c):  # top_k's argmax passes (k <= 4) or all cells: the same ties, in one compiled pass
+            cand_f, vals_f = top_k_sorted(g_cu, k)
+            cand = cand_f.reshape(k, m, u).transpose(1, 0, 2)
+            self.cand[ix] = cand
+            self.cand_gain_db[ix] = vals_f.reshape(k, m, u).transpose(1, 0, 2)
+        else:
+            part = top_k(g_cu, k, c, m * u).reshape(k, m, u).transpose(1, 0, 2)
+            vals = np.take_along_axis(large, part, axis=1)
+            order = np.argsort(-vals, axis=1, kind="stable")
+            cand = np.take_along_axis(part, order, axis=1)
+            self.cand[ix] = cand
+            self.cand_gain_db[ix] = np.take_along_axis(vals, order, axis=1).astype(np.float32)
         p_rb = (self.p_max / self.n_rb).astype(np.float32)  # (C,) [W]
         total_rx = np.stack([p_rb @ glin[j] for j in range(m)]) if m <= 4 else np.einsum("c,mcu->mu", p_rb, glin)
         sig = p_rb[cand] * np.take_along_axis(glin, cand, axis=1)  # (m, k, U)
@@ -341,7 +349,7 @@ class BatchedResourceAllocationCore:
             eu = ii * c + sv  # global (episode, cell) of each scheduled user
             g_s = glin[ii, sv, uu].astype(np.float64)  # (n_on,) gain to the serving cell
             rate_s = bw_t * np.log2(1.0 + p_user[ii, sv] * g_s / self.noise_w)  # [bit] interference-free
-            rank = group_rank(eu, np.minimum(rate_s, requested[ii, uu]) + eta * rate_s)  # strongest request first
+            key = np.minimum(rate_s, requested[ii, uu]) + eta * rate_s  # edge weight: strongest request first
             p_rb = np.zeros((m, c, nrb), dtype=np.float32)
             rb_on = np.zeros(len(ii), dtype=np.int64)
             taken = np.zeros((m * c, nrb), dtype=bool)  # RBs given away, per (episode, BS)
@@ -360,19 +368,8 @@ class BatchedResourceAllocationCore:
                 g_pad = np.zeros((m, int(slot.max()) + 1, c), dtype=np.float32)
                 g_pad[e_s, slot] = g_t[e_s, uu[sel]]
                 interf = (g_pad @ p_rb)[e_s, slot]  # (n_sel, n_rb) [W]
-                # strongest request first (rank 0, 1, ... of each BS): each takes its least interfered free RB
-                by_rk = np.argsort(rank[sel], kind="stable")
-                rks = rank[sel][by_rk]
-                qb = np.searchsorted(rks, np.arange(int(rks[-1]) + 2))
-                bs = eu[sel][by_rk]  # (n_sel,) row of ``taken`` of each user, in rank order
-                intf = interf[by_rk]
-                got = np.empty(len(sel), dtype=np.int64)
-                for q in range(len(qb) - 1):
-                    a, b = qb[q], qb[q + 1]
-                    r = np.argmin(np.where(taken[bs[a:b]], np.inf, intf[a:b]), axis=1)
-                    taken[bs[a:b], r] = True
-                    got[a:b] = r
-                rb_on[sel[by_rk]] = got
+                # inside each BS, users by descending edge weight take their least interfered free RB
+                rb_on[sel] = greedy_rbs(interf, eu[sel], key[sel], taken)
                 p_rb[e_s, sv[sel], rb_on[sel]] = p_user[e_s, sv[sel]]
             rb[on] = rb_on
             if self.cfg.power_split == "waterfill":
