@@ -9,14 +9,15 @@ its time (the single env: ~95 % of a run is ``reset``):
    demand, and per period the mobility step and the measurement-report noise (small draws, one
    Python loop over the resetting episodes and their periods);
 2. the large-scale gains of all positions of all periods of all resetting episodes come from one
-   radio-map lookup, the top-``n_candidates`` cells and the MRs from one call each (row-wise
-   operations on the stacked users);
+   radio-map lookup, the top-``n_candidates`` cells and the MRs from one compiled row-wise pass each
+   (:mod:`~mndt_envs.batched.kernels_lb`; the rows whose result hinges on ties go to the single core's
+   ``periods.candidates``/``periods.mrs_from``, so every row equals theirs);
 3. ``p_min(k)`` of every period of every resetting episode is one run of the minimum-coverage-power
    procedure on the disjoint union of their neighbour graphs (antenna ``i`` of period ``j`` is
    antenna ``j·n + i`` of the union): the procedure's rule is local to connected components, so
    each block gets exactly its own result;
 4. the episodes' neighbour graphs and top neighbours come from the same per-block pair counts
-   (one ``bincount``), summed over each episode's periods.
+   (one compiled pass), summed over each episode's periods.
 
 A step evaluates every episode's period under its new powers with arrays (N, n_users, n_candidates)
 and dense (N, n, n) neighbourhood sums, written over :class:`~mndt_envs.batched.xp.ArrayNamespace`.
@@ -41,6 +42,7 @@ from ..tasks.load_balancing import LoadBalancingCore
 from ..tasks.load_balancing.periods import candidates, mrs_from
 from ..twin import radio
 from ..twin.defaults import UniformDemand
+from . import kernels_lb
 from .common import batch_result, check_rows, episode_seeds, make_generators, positive_int, seed_rows
 from .xp import get_namespace
 
@@ -59,6 +61,37 @@ class _Replay:
         if tuple(size) != self.noise.shape:
             raise RuntimeError(f"replayed MR noise has shape {self.noise.shape}, asked for {size}")
         return self.noise
+
+
+def period_candidates(p_ref: np.ndarray, rsrp: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """``periods.candidates(p_ref, rsrp.T, k)`` for ``rsrp`` (n_cells, users) [dBm].
+
+    The compiled selection, and the reference for the rows it flags (ties or NaN: there the result is
+    ``np.argpartition``'s).
+    """
+    k = min(k, rsrp.shape[0])  # as the reference: all cells when k >= n_cells
+    ids, att, redo = kernels_lb.candidate_rows(rsrp, np.asarray(p_ref, dtype=np.float64), k)
+    if redo.any():
+        r = np.flatnonzero(redo)
+        ids[r], att[r] = candidates(p_ref, np.ascontiguousarray(rsrp[:, r].T), k)
+    return ids, att
+
+
+def period_mrs(cand_ids: np.ndarray, cand_att: np.ndarray, p_dbm: np.ndarray, k_mr: int, noise_db: float,
+               noise: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``periods.mrs_from`` with the measurement noise ``noise`` (users, K) drawn beforehand.
+
+    The compiled MRs, and the reference for the rows it flags (ties or NaN).
+    """
+    p64 = np.asarray(p_dbm, dtype=np.float64)
+    noise = np.asarray(noise, dtype=np.float64)
+    ids, att, redo = kernels_lb.mr_rows(cand_ids, cand_att, p64.astype(np.float32), p64, noise, noise_db > 0,
+                                        k_mr, radio.RSRP_MIN_DBM, radio.RSRP_MAX_DBM)
+    if redo.any():
+        r = np.flatnonzero(redo)
+        ids[r], att[r] = mrs_from(cand_ids[r], cand_att[r], p64, k_mr, noise_db,
+                                  _Replay(noise[r]))  # type: ignore[arg-type]
+    return ids, att
 
 
 class BatchedLoadBalancingCore:
@@ -157,18 +190,14 @@ class BatchedLoadBalancingCore:
         xy = pos.reshape(-1, 2)
         ind = np.repeat(indoor[:, None, :], npd, axis=1).reshape(-1)
         rsrp = radio.rsrp_dbm(self.p_ref, np.asarray(tw.channel.gain_db(xy, ind)))  # (n, m·npd·U)
-        ids, att = candidates(self.p_ref, np.ascontiguousarray(rsrp.T), kc)  # (m·npd·U, K) each, as the single core
+        ids, att = period_candidates(self.p_ref, rsrp, kc)  # (m·npd·U, K) each, as the single core
         self.cand_ids[idx] = ids.reshape(m, npd, u, kc)
         self.cand_att[idx] = att.reshape(m, npd, u, kc)
         # MRs under the reference powers (row-wise, so one call for all)
-        mr_ids, mr_att = mrs_from(ids, att, self.p_ref, self.k_mr, b.mr_noise_db,
-                                  _Replay(noise.reshape(-1, kc)))  # type: ignore[arg-type]
-        # p_min of every period: one procedure on the disjoint union of the periods' graphs
-        n_blocks = m * npd
-        block = np.repeat(np.arange(n_blocks), u)[:, None]
-        uid = np.where(mr_ids >= 0, mr_ids + block * nn, -1)
-        counts = self._pair_counts(uid, n_blocks)  # (m·npd, n, n)
-        pmin, feas = self._pmin_union(uid, mr_att, counts)
+        mr_ids, mr_att = period_mrs(ids, att, self.p_ref, self.k_mr, b.mr_noise_db, noise.reshape(-1, kc))
+        # p_min of every period: one procedure on the disjoint union of the periods' graphs (block = period)
+        counts, tot = kernels_lb.pair_counts(mr_ids, u, nn)  # (m·npd, n, n), (m·npd·n,)
+        pmin, feas = self._pmin_union(mr_ids, mr_att, counts, tot)
         self.p_min_all[idx] = pmin.reshape(m, npd, nn)
         self.feasible[idx] = feas.reshape(m, npd, nn)
         # each episode's neighbour graph (MRs pooled over its periods) and top neighbours
@@ -177,8 +206,13 @@ class BatchedLoadBalancingCore:
         self.a_hat[idx] = (ep_cnt > 0) + np.eye(nn)[None]  # an edge in any period
         self.neighbours[idx] = self._top_neighbours(ep_cnt)
 
-    def _pmin_union(self, ids: np.ndarray, att: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``p_min`` and feasibility of every block (episode × period) of the union."""
+    def _pmin_union(self, ids: np.ndarray, att: np.ndarray, counts: np.ndarray, tot: np.ndarray,
+                    ) -> tuple[np.ndarray, np.ndarray]:
+        """``p_min`` and feasibility of every block (episode × period) of the union.
+
+        ``ids``/``att``: (blocks · U, k) MRs (antenna ids within their block), block by block; ``counts``: the
+        blocks' pair counts; ``tot``: MR entries per union antenna (the row sums of ``cov.incidence``).
+        """
         c = self.cfg
         n_blocks = len(counts)
         nt = n_blocks * self.n
@@ -187,50 +221,30 @@ class BatchedLoadBalancingCore:
             return p_lo, np.ones(nt, dtype=bool)
         # The single core merges duplicate MRs (weights = counts) before the procedure; merging changes no
         # coverage value here (coverages are ratios of integer counts, exact in any order), so the union
-        # skips the row sort that merging needs and keeps every MR with weight 1.
-        ids_r, att_r, w = ids, att, np.ones(len(ids))
+        # keeps every MR with weight 1.
         adj = self._block_graph(counts)
-        inc = cov.incidence(ids_r, nt, w)
         thr = self.base.threshold_dbm
+        # ``covered_mrs`` compares float32 RSRPs with the threshold in numpy's promotion (a Python float: float32)
+        thr_cmp = float(np.asarray(thr, dtype=np.result_type(np.float32, thr)))
 
-        # ``cov.neighbourhood_coverage``, re-evaluating only the MRs of blocks whose powers changed since the
-        # last call (a block's coverage depends on its own powers only; MR rows are grouped by block, one per
-        # user): the procedure iterates until its slowest block is done, and most blocks are done early.
-        rows_per_block = len(ids_r) // n_blocks
-        tot = np.asarray(inc.sum(axis=1)).ravel()
+        # ``cov.neighbourhood_coverage``, re-counting only the MRs of blocks whose powers changed since the
+        # last call (a block's coverage depends on its own powers only): the procedure iterates until its
+        # slowest block is done, and most blocks are done early.
+        rows_per_block = len(ids) // n_blocks
+        num = np.zeros(nt)
         memo: dict[str, np.ndarray] = {}
 
         def exact(p: np.ndarray) -> np.ndarray:
+            p = np.ascontiguousarray(p, dtype=np.float64)
             pb = p.reshape(n_blocks, self.n)
-            if "p" not in memo:
-                memo["covd"] = cov.covered_mrs(ids_r, att_r, p, thr).astype(np.float64)
-            else:
-                changed = np.repeat((pb != memo["p"]).any(axis=1), rows_per_block)
-                if changed.any():
-                    memo["covd"][changed] = cov.covered_mrs(ids_r[changed], att_r[changed], p, thr)
+            todo = (pb != memo["p"]).any(axis=1) if "p" in memo else np.ones(n_blocks, dtype=bool)
+            kernels_lb.covered_counts(ids, att, p, thr_cmp, rows_per_block, self.n, todo, num)
             memo["p"] = pb.copy()
-            num = inc @ memo["covd"]
             return np.where(tot > 0, num / np.maximum(tot, 1e-12), 1.0)
 
         req = np.minimum(c.c_min, exact(np.tile(self.p_ref, n_blocks)) - c.coverage_slack - 1e-9)
         p_top = np.tile(np.maximum(np.minimum(self.p_ref, self.p_max), self.p_lo), n_blocks)
         return cov.min_coverage_powers(p_lo, p_top, exact, adj, req, c.pmin_eps_db)
-
-    def _pair_counts(self, ids: np.ndarray, n_blocks: int) -> np.ndarray:
-        """(n_blocks, n, n) symmetric counts of antenna pairs appearing together in an MR, per block.
-
-        ``ids`` are union ids (block · n + antenna); an MR never spans two blocks. ``> 0`` gives the pairs of
-        ``cov.neighbour_graph``; summed over an episode's periods, the co-occurrence counts of its top neighbours.
-        """
-        nn, k = self.n, ids.shape[1]
-        if k < 2 or len(ids) == 0:
-            return np.zeros((n_blocks, nn, nn))
-        ii, jj = np.triu_indices(k, 1)
-        a, b = ids[:, ii].ravel(), ids[:, jj].ravel()
-        ok = (a >= 0) & (b >= 0) & (a != b)
-        flat = a[ok] * nn + b[ok] % nn  # (block · n + i) · n + j
-        cnt = np.bincount(flat, minlength=n_blocks * nn * nn).reshape(n_blocks, nn, nn).astype(np.float64)
-        return cnt + cnt.transpose(0, 2, 1)
 
     def _block_graph(self, counts: np.ndarray) -> sp.csr_matrix:
         """The union's neighbour graph (what ``cov.neighbour_graph`` returns), from the blocks' pair counts."""
