@@ -190,6 +190,26 @@ def test_resource_allocation_fast_solver_is_feasible() -> None:
             assert np.all(power <= core.p_max * (1 + 1e-9)), "sum of powers <= P_max per BS"
 
 
+@pytest.mark.parametrize("solver", ["fast", "exact"])
+def test_resource_allocation_threads_do_not_change_results(solver: str) -> None:
+    """Episodes never interact: the runs stepped by worker threads give the one-thread rollouts bit for bit."""
+    cores = [BatchedResourceAllocationCore(7, "toy", RA_MID, rb_solver=solver, threads=t) for t in (1, 3)]
+    for core in cores:
+        core.reset(seed=4)
+    rng = np.random.default_rng(2)
+    for t in range(6):  # an episode end (4 steps) and partial resets
+        acts = rng.random((7, cores[0].n_users))
+        active = rng.random(7) < 0.8
+        res = [core.step(acts, active) for core in cores]
+        np.testing.assert_array_equal(res[0].reward, res[1].reward, err_msg=f"step {t}")
+        for name in ("serving", "remaining", "glin", "rate_est"):
+            np.testing.assert_array_equal(getattr(cores[0], name), getattr(cores[1], name), err_msg=name)
+        np.testing.assert_array_equal(cores[0].last_rb, cores[1].last_rb)
+        for core, r in zip(cores, res):
+            core.reset(rows=r.terminated)
+    cores[1].close()
+
+
 def test_resource_allocation_errors() -> None:
     with pytest.raises(ConfigError, match="'direct'"):
         BatchedResourceAllocationCore(2, "toy", {"task": {"action_mode": "direct"}, "users": {"n_users": 10}})
@@ -197,6 +217,8 @@ def test_resource_allocation_errors() -> None:
         BatchedResourceAllocationCore(2, "toy", backend="torch")
     with pytest.raises(ValueError, match="rb_solver = 'greedy'"):
         BatchedResourceAllocationCore(2, "toy", rb_solver="greedy")
+    with pytest.raises(ValueError, match="threads = 0"):
+        BatchedResourceAllocationCore(2, "toy", threads=0)
     core = BatchedResourceAllocationCore(2, "toy", RA_SMALL)
     core.reset(seed=0)
     with pytest.raises(ValueError, match=r"out of bounds; allowed range \[0.0, 1.0\]"):

@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mndt_envs.batched.kernels import greedy_rbs, top_k_sorted
+from mndt_envs.batched.kernels import greedy_order, greedy_rbs, top_k_sorted
 from mndt_envs.tasks.resource_allocation.allocation import group_rank
 from mndt_envs.tasks.resource_allocation.links import top_k
 
@@ -60,7 +60,7 @@ def test_greedy_rbs_equals_rank_by_rank_reference(n: int, n_rows: int, n_rb: int
     taken = rng.random((n_rows, n_rb)) < 0.2
     taken[np.bincount(row, minlength=n_rows) + taken.sum(axis=1) > n_rb] = False  # room for every user
     t_ref = taken.copy()
-    got = greedy_rbs(intf, row, key, taken)
+    got = greedy_rbs(intf, row, greedy_order(row, key), taken)
     np.testing.assert_array_equal(got, _greedy_reference(intf, row, key, t_ref))
     np.testing.assert_array_equal(taken, t_ref)
     pairs = row * n_rb + got

@@ -10,11 +10,11 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["greedy_rbs", "top_k_sorted"]
+__all__ = ["greedy_order", "greedy_rbs", "top_k_sorted"]
 
 
 @njit(cache=False, nogil=True)
-def top_k_sorted(g: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+def top_k_sorted(g: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` largest entries of each column of ``g`` (C, n), best first, ties by lower row.
 
     Equals :func:`mndt_envs.tasks.resource_allocation.links.top_k` followed by a stable descending sort of
@@ -41,14 +41,26 @@ def top_k_sorted(g: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:  # pra
     return idx, val
 
 
+def greedy_order(row: np.ndarray, key: np.ndarray) -> np.ndarray:
+    """Users grouped by ``row``, each group by descending ``key``, ties by index: ``np.lexsort((arange, -key, row))``.
+
+    Two stable numpy sorts (the second a radix sort on small row ids), ~3x faster than numba's mergesort.
+    """
+    order = np.argsort(-key, kind="stable")
+    r = row[order]
+    if len(r) and r.min() >= 0 and r.max() < 2**15:
+        r = r.astype(np.int16)
+    return order[np.argsort(r, kind="stable")]
+
+
 @njit(cache=False, nogil=True)
-def greedy_rbs(intf: np.ndarray, row: np.ndarray, key: np.ndarray, taken: np.ndarray) -> np.ndarray:  # pragma: no cover
-    """Greedy RB choice: per row of ``taken`` (a BS), users by descending ``key`` take their least-interfered free RB.
+def greedy_rbs(intf: np.ndarray, row: np.ndarray, order: np.ndarray, taken: np.ndarray) -> np.ndarray:
+    """Greedy RB choice: users in ``order`` each take the least-interfered free RB of their row of ``taken`` (a BS).
 
     Args:
         intf: (n, n_rb) interference of each user on each RB.
         row: (n,) row of ``taken`` (the user's BS) of each user.
-        key: (n,) edge weight; ties: lower user index first.
+        order: (n,) the users in the order they choose (:func:`greedy_order`: per BS, by descending edge weight).
         taken: (n_rows, n_rb) bool, RBs already given away; updated in place.
 
     Returns:
@@ -56,9 +68,6 @@ def greedy_rbs(intf: np.ndarray, row: np.ndarray, key: np.ndarray, taken: np.nda
         numpy reference does; the caller never schedules more users on a BS than it has RBs.
     """
     n, n_rb = intf.shape
-    # descending key, ties by index; then by row (stable): np.lexsort((arange, -key, row))
-    order = np.argsort(-key, kind="mergesort")
-    order = order[np.argsort(row[order], kind="mergesort")]
     got = np.zeros(n, dtype=np.int64)
     for q in range(n):
         i = order[q]

@@ -31,6 +31,7 @@ default uniform demand are batched; other settings raise ``ConfigError`` naming 
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -45,7 +46,7 @@ from ..twin import radio
 from ..twin.channel.fading import jakes_bank
 from ..twin.defaults import StaticMobility, StraightLineMobility, UniformDemand
 from .common import batch_result, check_rows, episode_seeds, make_generators, positive_int, seed_rows
-from .kernels import greedy_rbs, top_k_sorted
+from .kernels import greedy_order, greedy_rbs, top_k_sorted
 from .xp import get_namespace
 
 __all__ = ["BatchedResourceAllocationCore", "RB_SOLVERS"]
@@ -67,12 +68,16 @@ class BatchedResourceAllocationCore:
         rb_solver: ``"exact"`` (the single core's per-BS Hungarian, sequential over BSs) or ``"fast"``.
         rb_classes: BS classes of the fast solver (0: ``max(8, ceil(n_cells / 8))``; more classes are closer to
             deciding the BSs one by one, and slower).
+        threads: worker threads; the episodes are cut into ``threads`` runs stepped concurrently (numpy and
+            the compiled kernels release the GIL). Results do not depend on it: episodes never interact.
     """
 
     def __init__(self, n_envs: int, scenario: Any = "toy", config: dict[str, Any] | None = None, *,
                  backend: str = "numpy", device: str | None = None, rb_solver: str = "exact",
-                 rb_classes: int = 0) -> None:
+                 rb_classes: int = 0, threads: int = 1) -> None:
         positive_int("n_envs", n_envs)
+        self.threads = positive_int("threads", threads)
+        self._pool: ThreadPoolExecutor | None = None
         if backend != "numpy":
             raise ValueError(f"backend = {backend!r}: the batched resource-allocation core runs on 'numpy' only "
                              "(its matching is sort- and scipy-based); cell sleep and load balancing also run on torch")
@@ -132,6 +137,7 @@ class BatchedResourceAllocationCore:
         self._class_of = np.zeros(c, dtype=np.int64)  # class of each BS
         for j, cls in enumerate(self._classes):
             self._class_of[cls] = j
+        self._class_pad = [min(u, self.cap * len(cls)) for cls in self._classes]  # most users of a class per episode
         # state
         self.t = np.zeros(n, dtype=np.int64)
         self.pos = np.zeros((n, u, 2))
@@ -159,8 +165,30 @@ class BatchedResourceAllocationCore:
         self._eu = np.arange(n)[:, None] * u + np.arange(u)[None, :]  # (N, U) global user index
 
     def _ix(self, rows: np.ndarray) -> Any:
-        """``rows`` (sorted, unique) as an index: ``slice(None)`` when it is every episode."""
-        return slice(None) if len(rows) == self.n_envs else rows
+        """``rows`` (sorted, unique) as an index: a slice (views, not copies) when they are consecutive."""
+        if len(rows) and int(rows[-1]) - int(rows[0]) + 1 == len(rows):
+            return slice(int(rows[0]), int(rows[-1]) + 1)
+        return rows
+
+    def _shards(self, rows: np.ndarray) -> list[np.ndarray]:
+        """``rows`` cut into at most ``threads`` runs of episodes (one per worker thread)."""
+        k = min(self.threads, len(rows))
+        return [rows] if k <= 1 else [r for r in np.array_split(rows, k) if len(r)]
+
+    def _map(self, fn: Any, rows: np.ndarray) -> list[Any]:
+        """``fn(shard)`` for each shard of ``rows``, in the worker threads when there are several (shard order)."""
+        shards = self._shards(rows)
+        if len(shards) == 1:
+            return [fn(shards[0])]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="mndt-batched-ra")
+        return list(self._pool.map(fn, shards))
+
+    def close(self) -> None:
+        """Stop the worker threads (a later step starts them again)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
     # ------------------------------------------------------------------ fast solver set-up
     def _rb_classes(self) -> list[np.ndarray]:
@@ -218,7 +246,7 @@ class BatchedResourceAllocationCore:
         self.serving[idx] = -1
         self.ep_cost[idx] = 0.0
         self.ep_reward[idx] = 0.0
-        self._update_channel(idx)
+        self._map(self._update_channel, idx)
 
     def _advance(self, rows: np.ndarray) -> None:
         """Move the users of ``rows`` by one step (StraightLineMobility.advance, batched) and the fading clock."""
@@ -281,7 +309,7 @@ class BatchedResourceAllocationCore:
             self.cand[ix] = cand
             self.cand_gain_db[ix] = np.take_along_axis(vals, order, axis=1).astype(np.float32)
         p_rb = (self.p_max / self.n_rb).astype(np.float32)  # (C,) [W]
-        total_rx = np.stack([p_rb @ glin[j] for j in range(m)]) if m <= 4 else np.einsum("c,mcu->mu", p_rb, glin)
+        total_rx = np.matmul(p_rb, glin)  # (m, U): one p_rb @ glin[j] per episode, the single core's product
         sig = p_rb[cand] * np.take_along_axis(glin, cand, axis=1)  # (m, k, U)
         sinr = sig / (np.maximum(total_rx[:, None, :] - sig, 0.0) + self.noise_w)
         self.rate_est[ix] = radio.shannon_rate(sinr, self.bw) * self.cfg.step_s  # f64
@@ -365,11 +393,13 @@ class BatchedResourceAllocationCore:
                 # each user's interference on every RB from the classes decided so far, by a batched
                 # product over episodes (users padded to the largest count of an episode)
                 slot = np.arange(len(sel)) - np.searchsorted(e_s, e_s)  # position among its episode's users
-                g_pad = np.zeros((m, int(slot.max()) + 1, c), dtype=np.float32)
+                # padded to a size fixed per class, so that an episode's products (and so its RBs) do not depend
+                # on which episodes share its batch or shard (BLAS's summation order follows the matrix shape)
+                g_pad = np.zeros((m, self._class_pad[j], c), dtype=np.float32)
                 g_pad[e_s, slot] = g_t[e_s, uu[sel]]
                 interf = (g_pad @ p_rb)[e_s, slot]  # (n_sel, n_rb) [W]
                 # inside each BS, users by descending edge weight take their least interfered free RB
-                rb_on[sel] = greedy_rbs(interf, eu[sel], key[sel], taken)
+                rb_on[sel] = greedy_rbs(interf, eu[sel], greedy_order(eu[sel], key[sel]), taken)
                 p_rb[e_s, sv[sel], rb_on[sel]] = p_user[e_s, sv[sel]]
             rb[on] = rb_on
             if self.cfg.power_split == "waterfill":
@@ -408,70 +438,76 @@ class BatchedResourceAllocationCore:
         return rb, power
 
     # ------------------------------------------------------------------ step
+    def _step_rows(self, a: np.ndarray, rows: np.ndarray, out: dict[str, np.ndarray], term: np.ndarray,
+                   ) -> tuple[np.ndarray, np.ndarray]:
+        """Step the episodes ``rows`` (a run of one shard), writing their entries of ``out`` and ``term``."""
+        ix = self._ix(rows)  # a slice when the rows are consecutive: views, not copies
+        u, c = self.n_users, self.n_cells
+        reward, cost, thr_bw, served, sat_ratio = (out[k] for k in ("reward", "cost", "thr_bw", "served", "sat_ratio"))
+        ar = a[ix]
+        requested = ar * self.remaining[ix]
+        serving = self._associate(requested, ar > 0, rows)
+        rb, power = self._assign_rbs(serving, requested, rows)
+        m = len(rows)
+        on = serving >= 0
+        rb_power = np.zeros((m, c, self.n_rb))
+        ii = np.nonzero(on)[0]
+        rb_power[ii, serving[on], rb[on]] = power[on]
+        glin = self.glin[ix]
+        s_idx = np.where(on, serving, 0)
+        r_idx = np.where(on, rb, 0)
+        # (m, C, U) power of every cell on each user's RB, laid out (m, U, C) in memory: the layout (and so the
+        # summation order of the einsum) of the single core's ``rb_power[:, rb]``
+        p_uc = np.ascontiguousarray(rb_power.transpose(0, 2, 1)[np.arange(m)[:, None], r_idx])  # (m, U, C)
+        p_on_rb = p_uc.transpose(0, 2, 1)
+        total = np.einsum("mcu,mcu->mu", p_on_rb, glin)
+        sig_p = np.take_along_axis(p_on_rb, s_idx[:, None, :], axis=1)[:, 0]
+        sig_g = np.take_along_axis(glin, s_idx[:, None, :], axis=1)[:, 0]
+        signal = sig_p * sig_g
+        sinr = np.where(on, signal / (np.maximum(total - signal, 0.0) + self.noise_w), 0.0)
+        rate = np.asarray(self.bw) * np.log2(1.0 + np.maximum(sinr, 0.0))
+        thr = rate * self.cfg.step_s
+        steps_left = (self.cfg.episode_steps - self.t[ix]).astype(np.float64)
+        rem = self.remaining[ix]
+        due = rem / steps_left[:, None]
+        sat = np.minimum(rem, thr)
+        unmet = np.maximum(due - sat, 0.0)
+        self.rate[ix] = rate
+        self.unmet[ix] = unmet
+        self.remaining[ix] = rem - sat
+        self.satisfied[ix] += sat
+        self.throughput[ix] += thr
+        self.serving[ix] = serving
+        total_demand = np.maximum(self.total[ix].sum(axis=1), 1e-12)
+        tb = thr.sum(axis=1) / self.bw
+        rw = tb / (u * self.cfg.step_s)
+        cs = unmet.sum(axis=1) / total_demand
+        self.ep_reward[ix] += rw
+        self.ep_cost[ix] += cs
+        self.t[ix] += 1
+        reward[ix], cost[ix], thr_bw[ix] = rw, cs, tb
+        served[ix] = on.sum(axis=1)
+        sat_ratio[ix] = self.satisfied[ix].sum(axis=1) / total_demand
+        term[ix] = self.t[ix] >= self.cfg.episode_steps
+        go = rows[~term[ix]]
+        if len(go):
+            self._advance(go)
+            self._update_channel(go)
+        return rb, power
+
     def step(self, actions: Any, active: Any = None) -> StepResult:
         """One step of every active episode: ``actions`` (N, n_users) demand fractions in [0, 1]."""
         act = check_rows(active, self.n_envs)
         a = self.validate_actions(actions)
         rows = np.flatnonzero(act)
-        ix = self._ix(rows)  # a slice when every episode is in rows: views, not copies
-        n, u, c = self.n_envs, self.n_users, self.n_cells
-        reward = np.zeros(n)
-        cost = np.zeros(n)
-        thr_bw = np.zeros(n)
-        served = np.zeros(n)
-        sat_ratio = np.zeros(n)
+        n = self.n_envs
+        out = {key: np.zeros(n) for key in ("reward", "cost", "thr_bw", "served", "sat_ratio")}
         term = np.zeros(n, dtype=bool)
         if len(rows):
-            ar = a[ix]
-            requested = ar * self.remaining[ix]
-            serving = self._associate(requested, ar > 0, rows)
-            rb, power = self._assign_rbs(serving, requested, rows)
-            self.last_rb, self.last_power = rb, power
-            m = len(rows)
-            on = serving >= 0
-            rb_power = np.zeros((m, c, self.n_rb))
-            ii = np.nonzero(on)[0]
-            rb_power[ii, serving[on], rb[on]] = power[on]
-            glin = self.glin[ix]
-            s_idx = np.where(on, serving, 0)
-            r_idx = np.where(on, rb, 0)
-            # (m, C, U) power of every cell on each user's RB, laid out (m, U, C) in memory: the layout (and so the
-            # summation order of the einsum) of the single core's ``rb_power[:, rb]``
-            p_uc = np.ascontiguousarray(rb_power.transpose(0, 2, 1)[np.arange(m)[:, None], r_idx])  # (m, U, C)
-            p_on_rb = p_uc.transpose(0, 2, 1)
-            total = np.einsum("mcu,mcu->mu", p_on_rb, glin)
-            sig_p = np.take_along_axis(p_on_rb, s_idx[:, None, :], axis=1)[:, 0]
-            sig_g = np.take_along_axis(glin, s_idx[:, None, :], axis=1)[:, 0]
-            signal = sig_p * sig_g
-            sinr = np.where(on, signal / (np.maximum(total - signal, 0.0) + self.noise_w), 0.0)
-            rate = np.asarray(self.bw) * np.log2(1.0 + np.maximum(sinr, 0.0))
-            thr = rate * self.cfg.step_s
-            steps_left = (self.cfg.episode_steps - self.t[ix]).astype(np.float64)
-            rem = self.remaining[ix]
-            due = rem / steps_left[:, None]
-            sat = np.minimum(rem, thr)
-            unmet = np.maximum(due - sat, 0.0)
-            self.rate[ix] = rate
-            self.unmet[ix] = unmet
-            self.remaining[ix] = rem - sat
-            self.satisfied[ix] += sat
-            self.throughput[ix] += thr
-            self.serving[ix] = serving
-            total_demand = np.maximum(self.total[ix].sum(axis=1), 1e-12)
-            tb = thr.sum(axis=1) / self.bw
-            rw = tb / (u * self.cfg.step_s)
-            cs = unmet.sum(axis=1) / total_demand
-            self.ep_reward[ix] += rw
-            self.ep_cost[ix] += cs
-            self.t[ix] += 1
-            reward[ix], cost[ix], thr_bw[ix] = rw, cs, tb
-            served[ix] = on.sum(axis=1)
-            sat_ratio[ix] = self.satisfied[ix].sum(axis=1) / total_demand
-            term[ix] = self.t[ix] >= self.cfg.episode_steps
-            go = rows[~term[ix]]
-            if len(go):
-                self._advance(go)
-                self._update_channel(go)
+            parts = self._map(lambda r: self._step_rows(a, r, out, term), rows)
+            self.last_rb = np.concatenate([p[0] for p in parts])
+            self.last_power = np.concatenate([p[1] for p in parts])
+        reward, cost, thr_bw, served, sat_ratio = (out[k] for k in ("reward", "cost", "thr_bw", "served", "sat_ratio"))
         res = batch_result(
             reward=reward, agent_rewards=None, cost=cost, terminated=term, truncated=np.zeros(n, dtype=bool),
             reward_terms={"throughput": reward},

@@ -30,14 +30,19 @@ class ResourceAllocationVectorEnv(BatchedVectorEnv):
         device: must be None or ``"cpu"``.
         render_mode: must be None.
         max_episode_steps: ignored (accepted from Gymnasium's ``make_vec``).
+        threads: worker threads stepping runs of episodes concurrently (the same results for any value).
     """
 
     def __init__(self, num_envs: int = 1, scenario: Any = "toy", config: dict[str, Any] | None = None,
                  rb_solver: str = "exact", rb_classes: int = 0, backend: str = "numpy", device: str | None = None,
-                 render_mode: str | None = None, max_episode_steps: int | None = None) -> None:
+                 render_mode: str | None = None, max_episode_steps: int | None = None, threads: int = 1) -> None:
         core = BatchedResourceAllocationCore(num_envs, scenario, config, backend=backend, device=device,
-                                             rb_solver=rb_solver, rb_classes=rb_classes)
+                                             rb_solver=rb_solver, rb_classes=rb_classes, threads=threads)
         super().__init__(core, *core.base.spaces(), render_mode)  # the single env's spaces (demand mode)
+
+    def close_extras(self, **kwargs: Any) -> None:
+        """Stop the core's worker threads."""
+        self.core.close()
 
     def _observe(self) -> dict[str, np.ndarray]:
         return self.core.observation()
