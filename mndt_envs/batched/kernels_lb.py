@@ -18,51 +18,67 @@ from numba import njit
 __all__ = ["candidate_rows", "mr_rows", "pair_counts", "covered_counts"]
 
 
+_BLOCK = 256  # users per pass of the column kernels (their per-user state stays in the L1 cache)
+
+
 @njit(cache=False, nogil=True)
 def candidate_rows(rsrp: np.ndarray, p_ref: np.ndarray, k: int,
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - compiled
     """The ``k`` strongest cells of each column of ``rsrp`` (n_cells, users) float32 [dBm], strongest first.
 
-    Returns (ids (users, k) int32, attenuations ``p_ref - RSRP`` (users, k) float32, flagged (users,) bool):
-    ``periods.candidates`` on ``rsrp.T`` wherever not flagged. Flagged: a NaN in the column, or, for
-    ``k < n_cells``, two equal values among the ``k + 1`` largest.
+    Args:
+        rsrp: (n_cells, users) RSRP [dBm].
+        p_ref: (n_cells,) float64 reference powers [dBm].
+        k: cells per user, at most ``n_cells``.
+
+    Returns:
+        (ids (users, k) int32, attenuations ``p_ref - RSRP`` (users, k) float32, flagged (users,) bool):
+        ``periods.candidates`` on ``rsrp.T`` wherever not flagged. Flagged: a NaN in the column, or, for
+        ``k < n_cells``, two equal values among the ``k + 1`` largest.
     """
     n, users = rsrp.shape
     kk = min(k + 1, n)  # kept values: the selection and, when k < n, the first one left out
     ids = np.zeros((users, k), dtype=np.int32)
     att = np.zeros((users, k), dtype=np.float32)
     flag = np.zeros(users, dtype=np.bool_)
-    val = np.empty(kk, dtype=rsrp.dtype)
-    idx = np.empty(kk, dtype=np.int64)
-    for u in range(users):
-        filled = 0
-        bad = False
-        for c in range(n):
-            x = rsrp[c, u]
-            if x != x:
-                bad = True
+    val = np.empty((kk, _BLOCK), dtype=rsrp.dtype)  # kept values of each user of the block, best first
+    idx = np.empty((kk, _BLOCK), dtype=np.int32)
+    cv = np.empty(_BLOCK, dtype=rsrp.dtype)  # the value being inserted, per user
+    ci = np.empty(_BLOCK, dtype=np.int32)
+    nan = np.zeros(_BLOCK, dtype=np.bool_)
+    for u0 in range(0, users, _BLOCK):
+        nb = min(_BLOCK, users - u0)
+        nan[:] = False
+        for c in range(n):  # cells outer, users inner: every pass is a branch-free loop over the block
+            for u in range(nb):
+                x = rsrp[c, u0 + u]
+                nan[u] |= x != x
+                cv[u] = x
+                ci[u] = c
+            # insertion by compare-exchange down the kept list, in the order (value descending, cell ascending):
+            # equal values keep the order of their cells (the stable order); slot c is free while c < kk
+            for p in range(min(c + 1, kk)):
+                free = p == c
+                for u in range(nb):
+                    v, i, x, j = val[p, u], idx[p, u], cv[u], ci[u]
+                    sw = (x > v) | ((x == v) & (j < i)) | free
+                    val[p, u] = x if sw else v
+                    idx[p, u] = j if sw else i
+                    cv[u] = v if sw else x
+                    ci[u] = i if sw else j
+        for u in range(nb):
+            g = u0 + u
+            bad = nan[u]
+            if k < n:
+                for j in range(kk - 1):
+                    bad |= val[j, u] == val[j + 1, u]
+            flag[g] = bad
+            if bad:
                 continue
-            if filled == kk and not x > val[kk - 1]:
-                continue
-            # insertion after every kept value >= x: equal values keep the order of their cells
-            pos = min(filled, kk - 1)
-            while pos > 0 and val[pos - 1] < x:
-                val[pos] = val[pos - 1]
-                idx[pos] = idx[pos - 1]
-                pos -= 1
-            val[pos] = x
-            idx[pos] = c
-            filled = min(filled + 1, kk)
-        if k < n:
-            for j in range(kk - 1):
-                if val[j] == val[j + 1]:
-                    bad = True
-        flag[u] = bad
-        if bad:
-            continue
-        for j in range(min(k, n)):
-            ids[u, j] = idx[j]
-            att[u, j] = np.float32(p_ref[idx[j]] - np.float64(val[j]))
+            for j in range(k):
+                c = idx[j, u]
+                ids[g, j] = c
+                att[g, j] = np.float32(p_ref[c] - np.float64(val[j, u]))
     return ids, att, flag
 
 
@@ -92,63 +108,63 @@ def mr_rows(cand_ids: np.ndarray, cand_att: np.ndarray, p32: np.ndarray, p64: np
     ids = np.full((users, k), -1, dtype=np.int32)
     att = np.full((users, k), np.nan, dtype=np.float32)
     flag = np.zeros(users, dtype=np.bool_)
-    meas = np.empty(kc, dtype=np.float32)
-    val = np.empty(max(k, 1), dtype=np.float32)
-    idx = np.empty(max(k, 1), dtype=np.int64)
-    slot = np.empty(k, dtype=np.int64)
-    q = np.empty(k, dtype=np.float32)
+    meas = np.empty((kc, _BLOCK), dtype=np.float32)
+    best = np.empty(_BLOCK, dtype=np.float32)  # serving cell: the first strongest candidate (np.argmax)
+    srv = np.empty(_BLOCK, dtype=np.int32)
+    nan = np.zeros(_BLOCK, dtype=np.bool_)
+    kk = max(k, 1)
+    val = np.empty((kk, _BLOCK), dtype=np.float32)  # the k largest non-serving measurements, best first
+    idx = np.empty((kk, _BLOCK), dtype=np.int32)
+    cv = np.empty(_BLOCK, dtype=np.float32)
+    ci = np.empty(_BLOCK, dtype=np.int32)
     ninf = np.float32(-np.inf)
-    for u in range(users):
-        bad = False
-        s = 0
-        best = ninf
+    flo, fhi = np.float32(lo), np.float32(hi)
+    for u0 in range(0, users, _BLOCK):
+        nb = min(_BLOCK, users - u0)
+        nan[:] = False
         for j in range(kc):
-            r = p32[cand_ids[u, j]] - cand_att[u, j]  # float32
-            if r != r:
-                bad = True
-            if j == 0 or r > best:
-                best = r
-                s = j
-            meas[j] = r + np.float32(noise[u, j]) if use_noise else r
-            if meas[j] != meas[j]:
-                bad = True
-        if bad:
-            flag[u] = True
-            continue
-        slot[0] = s
-        q[0] = meas[s]
+            for u in range(nb):
+                g = u0 + u
+                r = p32[cand_ids[g, j]] - cand_att[g, j]  # float32
+                m = r + np.float32(noise[g, j]) if use_noise else r
+                nan[u] |= (r != r) | (m != m)
+                sw = (j == 0) | (r > best[u])
+                best[u] = r if sw else best[u]
+                srv[u] = j if sw else srv[u]
+                meas[j, u] = m
         if k > 1:
-            # the k largest non-serving measurements (the serving one counts as -inf), best first
-            filled = 0
-            for j in range(kc):
-                x = ninf if j == s else meas[j]
-                if filled == k and not x > val[k - 1]:
-                    continue
-                pos = min(filled, k - 1)
-                while pos > 0 and val[pos - 1] < x:
-                    val[pos] = val[pos - 1]
-                    idx[pos] = idx[pos - 1]
-                    pos -= 1
-                val[pos] = x
-                idx[pos] = j
-                filled = min(filled + 1, k)
-            for j in range(k - 1):
-                if val[j] == val[j + 1]:
-                    bad = True
+            for j in range(kc):  # compare-exchange insertion, as in candidate_rows
+                for u in range(nb):
+                    cv[u] = ninf if j == srv[u] else meas[j, u]
+                    ci[u] = j
+                for p in range(min(j + 1, k)):
+                    free = p == j
+                    for u in range(nb):
+                        v, i, x, c = val[p, u], idx[p, u], cv[u], ci[u]
+                        sw = (x > v) | ((x == v) & (c < i)) | free
+                        val[p, u] = x if sw else v
+                        idx[p, u] = c if sw else i
+                        cv[u] = v if sw else x
+                        ci[u] = i if sw else c
+        for u in range(nb):
+            g = u0 + u
+            bad = nan[u]
+            if k > 1:
+                for j in range(k - 1):
+                    bad |= val[j, u] == val[j + 1, u]
+            flag[g] = bad
             if bad:
-                flag[u] = True
                 continue
-            for j in range(k - 1):
-                slot[j + 1] = idx[j]
-                q[j + 1] = val[j]
-        for j in range(k):
-            v = np.float32(np.rint(np.float64(q[j])))  # 1 dB quantisation (round half to even, as np.round)
-            if v < lo:
-                continue  # below the reporting range: not reported (-1, NaN)
-            v = min(max(v, np.float32(lo)), np.float32(hi))
-            c = cand_ids[u, slot[j]]
-            ids[u, j] = c
-            att[u, j] = np.float32(p64[c] - np.float64(v))
+            for j in range(k):
+                sl = srv[u] if j == 0 else idx[j - 1, u]
+                v = meas[sl, u] if j == 0 else val[j - 1, u]
+                v = np.float32(np.rint(np.float64(v)))  # 1 dB quantisation (round half to even, as np.round)
+                if v < flo:
+                    continue  # below the reporting range: not reported (-1, NaN)
+                v = min(max(v, flo), fhi)
+                c = cand_ids[g, sl]
+                ids[g, j] = c
+                att[g, j] = np.float32(p64[c] - np.float64(v))
     return ids, att, flag
 
 

@@ -184,8 +184,10 @@ class BatchedLoadBalancingCore:
                 if k:
                     mob.advance(c.period_s, rng)
                 pos[j, k] = np.asarray(mob.positions)
-                if b.mr_noise_db > 0:
-                    noise[j, k] = rng.normal(0.0, b.mr_noise_db, size=(u, kc))
+                if b.mr_noise_db > 0:  # rng.normal(0.0, mr_noise_db, (u, kc)): its draws, scaled below
+                    rng.standard_normal(out=noise[j, k])
+        # numpy's normal(loc, scale) is ``loc + scale * standard_normal`` (the same draws, the same products)
+        noise = 0.0 + b.mr_noise_db * noise
         # candidates of all users of all periods of the resetting episodes: one radio-map lookup
         xy = pos.reshape(-1, 2)
         ind = np.repeat(indoor[:, None, :], npd, axis=1).reshape(-1)
@@ -248,10 +250,13 @@ class BatchedLoadBalancingCore:
 
     def _block_graph(self, counts: np.ndarray) -> sp.csr_matrix:
         """The union's neighbour graph (what ``cov.neighbour_graph`` returns), from the blocks' pair counts."""
-        n_blocks = len(counts)
-        bi, i, j = np.nonzero(counts > 0)
-        nt = n_blocks * self.n
-        return sp.csr_matrix((np.ones(len(bi), dtype=bool), (bi * self.n + i, bi * self.n + j)), shape=(nt, nt))
+        nn = self.n
+        nt = len(counts) * nn
+        edge = (counts > 0).reshape(nt, nn)  # row: union antenna; column: antenna of the same block
+        r, j = np.nonzero(edge)  # row-major: the rows' entries in CSR order (rows ascending, columns ascending)
+        indptr = np.zeros(nt + 1, dtype=np.int64)
+        np.cumsum(np.count_nonzero(edge, axis=1), out=indptr[1:])
+        return sp.csr_matrix((np.ones(len(r), dtype=bool), r - r % nn + j, indptr), shape=(nt, nt))
 
     def _top_neighbours(self, cnt: np.ndarray) -> np.ndarray:
         """(m, n, max_neighbours): each antenna's neighbours by MR co-occurrence counts ``cnt`` (m, n, n).
