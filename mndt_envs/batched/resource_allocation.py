@@ -20,8 +20,9 @@ RB assignment (``rb_solver``):
   into ``rb_classes`` weakly coupled classes (default ``max(8, n_cells / 8)``; greedy colouring on
   the mean cross-gain between BSs); the classes decide in turn, all BSs of a class (in all episodes)
   at once; inside a BS the users (highest edge weight first) each take the free RB with the least
-  interference from the classes decided before (a greedy assignment instead of the Hungarian one, one
-  compiled loop per class: :func:`~mndt_envs.batched.kernels.greedy_rbs`).
+  interference from the classes decided before (a greedy assignment instead of the Hungarian one).
+  One compiled kernel (:func:`~mndt_envs.batched.kernels.class_greedy_rbs`) runs the whole pass,
+  accumulating each user's interference per RB as the classes decide.
   The throughput it loses against ``"exact"`` is measured by ``benchmarks/batched_allocation.py``.
 
 Only ``action_mode="demand"`` (the default), ``users.mobility`` ``"straight"``/``"static"`` and the
@@ -46,7 +47,7 @@ from ..twin import radio
 from ..twin.channel.fading import jakes_bank
 from ..twin.defaults import StaticMobility, StraightLineMobility, UniformDemand
 from .common import batch_result, check_rows, episode_seeds, make_generators, positive_int, seed_rows
-from .kernels import greedy_order, greedy_rbs, top_k_sorted
+from .kernels import class_greedy_rbs, class_order, top_k_sorted
 from .xp import get_namespace
 
 __all__ = ["BatchedResourceAllocationCore", "RB_SOLVERS"]
@@ -137,7 +138,6 @@ class BatchedResourceAllocationCore:
         self._class_of = np.zeros(c, dtype=np.int64)  # class of each BS
         for j, cls in enumerate(self._classes):
             self._class_of[cls] = j
-        self._class_pad = [min(u, self.cap * len(cls)) for cls in self._classes]  # most users of a class per episode
         # state
         self.t = np.zeros(n, dtype=np.int64)
         self.pos = np.zeros((n, u, 2))
@@ -285,7 +285,7 @@ class BatchedResourceAllocationCore:
             else:
                 flat = self.so[ix] - self.off[ix] + (self.off[ix] + step[:, None, None]) % self.f_length
             if self.los is None:
-                fad = self._bank_db[flat]
+                fad = self._bank_db.take(flat)  # take: ~1.5x faster than fancy indexing
             else:
                 h = self._nlos_amp * self._bank[flat] + self.los[ix]
                 p = h.real * h.real + h.imag * h.imag
@@ -378,29 +378,11 @@ class BatchedResourceAllocationCore:
             g_s = glin[ii, sv, uu].astype(np.float64)  # (n_on,) gain to the serving cell
             rate_s = bw_t * np.log2(1.0 + p_user[ii, sv] * g_s / self.noise_w)  # [bit] interference-free
             key = np.minimum(rate_s, requested[ii, uu]) + eta * rate_s  # edge weight: strongest request first
-            p_rb = np.zeros((m, c, nrb), dtype=np.float32)
-            rb_on = np.zeros(len(ii), dtype=np.int64)
-            taken = np.zeros((m * c, nrb), dtype=bool)  # RBs given away, per (episode, BS)
-            g_t = np.ascontiguousarray(glin.transpose(0, 2, 1))  # (m, U, C): a user's gains contiguous
-            # scheduled users grouped by class (stable: in (episode, user) order inside a class)
-            by_cls = np.argsort(self._class_of[sv], kind="stable")
-            bounds = np.searchsorted(self._class_of[sv][by_cls], np.arange(len(self._classes) + 1))
-            for j in range(len(self._classes)):  # classes in turn; the BSs of one class (in all episodes) at once
-                sel = by_cls[bounds[j]: bounds[j + 1]]
-                if len(sel) == 0:
-                    continue
-                e_s = ii[sel]  # non-decreasing
-                # each user's interference on every RB from the classes decided so far, by a batched
-                # product over episodes (users padded to the largest count of an episode)
-                slot = np.arange(len(sel)) - np.searchsorted(e_s, e_s)  # position among its episode's users
-                # padded to a size fixed per class, so that an episode's products (and so its RBs) do not depend
-                # on which episodes share its batch or shard (BLAS's summation order follows the matrix shape)
-                g_pad = np.zeros((m, self._class_pad[j], c), dtype=np.float32)
-                g_pad[e_s, slot] = g_t[e_s, uu[sel]]
-                interf = (g_pad @ p_rb)[e_s, slot]  # (n_sel, n_rb) [W]
-                # inside each BS, users by descending edge weight take their least interfered free RB
-                rb_on[sel] = greedy_rbs(interf, eu[sel], greedy_order(eu[sel], key[sel]), taken)
-                p_rb[e_s, sv[sel], rb_on[sel]] = p_user[e_s, sv[sel]]
+            # inside each BS, users by descending edge weight take their least interfered free RB; the classes in turn
+            cls = self._class_of[sv]
+            order = class_order(cls, eu)
+            class_start = np.searchsorted(cls[order], np.arange(len(self._classes) + 1))
+            rb_on, p_rb = class_greedy_rbs(glin, ii, uu, sv, key, order, class_start, p_user, nrb)
             rb[on] = rb_on
             if self.cfg.power_split == "waterfill":
                 tot = np.einsum("nc,nc->n", glin[ii, :, uu], p_rb[ii, :, rb_on])
