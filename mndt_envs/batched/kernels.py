@@ -92,7 +92,9 @@ def class_greedy_rbs(glin: np.ndarray, ep: np.ndarray, user: np.ndarray, bs: np.
 
     Args:
         glin: (m, C, U) float32 linear gains of the episodes.
-        ep, user, bs: (n,) episode, user and serving BS of each scheduled user.
+        ep: (n,) episode of each scheduled user.
+        user: (n,) its user index in the episode.
+        bs: (n,) its serving BS.
         key: (n,) edge weight: inside a BS, users choose by descending key (ties: lower index first).
         order: (n,) the users by class, then (episode, BS), then index (:func:`class_order`).
         class_start: (n_classes + 1,) where each class starts in ``order``; the classes decide in turn, every
