@@ -6,8 +6,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mndt_envs.batched.kernels import class_greedy_rbs, class_order, top_k_sorted
-from mndt_envs.tasks.resource_allocation.links import top_k
+from mndt_envs.batched.kernels import class_greedy_rbs, class_order
+from mndt_envs.tasks.resource_allocation.links import top_k, top_k_sorted
 
 
 def _top_k_reference(g: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -26,11 +26,12 @@ def test_top_k_sorted_equals_numpy_top_k(c: int, n: int, k: int, seed: int) -> N
     rng = np.random.default_rng(seed)
     g = rng.integers(-3, 3, (c, n)).astype(np.float32)  # few distinct values: many ties
     g[:, ::2] += rng.normal(0.0, 1.0, (c, len(range(0, n, 2)))).astype(np.float32)
-    idx, val = top_k_sorted(g, k)
-    ref_idx, ref_val = _top_k_reference(g, k)
-    np.testing.assert_array_equal(idx, ref_idx)
-    np.testing.assert_array_equal(val, ref_val)
-    assert val.dtype == np.float32
+    for arr in (g, g.astype(np.float64)):
+        idx, val = top_k_sorted(arr, k)
+        ref_idx, ref_val = _top_k_reference(arr, k)
+        np.testing.assert_array_equal(idx, ref_idx)
+        np.testing.assert_array_equal(val, ref_val)
+        assert val.dtype == arr.dtype and idx.dtype == np.int64
 
 
 def _class_greedy_reference(glin: np.ndarray, ep: np.ndarray, user: np.ndarray, bs: np.ndarray, key: np.ndarray,

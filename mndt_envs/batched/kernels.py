@@ -1,8 +1,9 @@
-"""Compiled kernels of the batched engine: the sequential loops that numpy can only run one pass per item.
+"""Compiled kernels of the batched resource-allocation core: the fast solver's sequential greedy pass.
 
 Each kernel is a plain loop compiled by ``numba.njit`` on its first call (no on-disk cache: the package
 loads no code from caches) and has a numpy reference it equals exactly, ties included
-(``tests/test_batched_kernels.py``).
+(``tests/test_batched_kernels.py``). The top-k candidate kernel both cores share lives in
+:mod:`mndt_envs.tasks.resource_allocation.links`.
 """
 
 from __future__ import annotations
@@ -10,70 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["class_greedy_rbs", "class_order", "top_k_sorted"]
-
-
-def top_k_sorted(g: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The ``k`` largest entries of each column of ``g`` (C, n), best first, ties by lower row.
-
-    Equals :func:`mndt_envs.tasks.resource_allocation.links.top_k` followed by a stable descending sort of
-    the values (``k`` argmax passes, each taking the first maximum) for finite ``g`` and ``k <= 4`` or ``k = C``.
-    Returns (idx (k, n) int64, val (k, n) of ``g``'s dtype). ``k = 3`` (the tasks' default) runs a branch-free
-    kernel the compiler vectorises over the columns (~10x the generic insertion loop).
-    """
-    if k == 3 and g.shape[0] >= 3:
-        i0, i1, i2, v0, v1, v2 = _top3(g)
-        return np.stack((i0, i1, i2)).astype(np.int64), np.stack((v0, v1, v2))
-    return _top_k_insert(g, k)
-
-
-@njit(cache=False, nogil=True)
-def _top3(g: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Top 3 of each column by selects (no branches, separate arrays: vectorised over the columns)."""
-    c, n = g.shape
-    v0 = np.full(n, -np.inf, dtype=g.dtype)
-    v1 = v0.copy()
-    v2 = v0.copy()
-    i0 = np.zeros(n, dtype=np.int32)
-    i1 = i0.copy()
-    i2 = i0.copy()
-    for cc in range(c):
-        x = g[cc]
-        ci = np.int32(cc)
-        for u in range(n):
-            xu = x[u]
-            a0, a1, a2 = v0[u], v1[u], v2[u]
-            b0, b1, b2 = xu > a0, xu > a1, xu > a2  # strict: an equal value of a lower row stays first
-            v2[u] = a1 if b1 else (xu if b2 else a2)
-            i2[u] = i1[u] if b1 else (ci if b2 else i2[u])
-            v1[u] = a0 if b0 else (xu if b1 else a1)
-            i1[u] = i0[u] if b0 else (ci if b1 else i1[u])
-            v0[u] = xu if b0 else a0
-            i0[u] = ci if b0 else i0[u]
-    return i0, i1, i2, v0, v1, v2
-
-
-@njit(cache=False, nogil=True)
-def _top_k_insert(g: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Top ``k`` of each column by insertion (any ``k``)."""
-    c, n = g.shape
-    idx = np.zeros((k, n), dtype=np.int64)
-    val = np.full((k, n), -np.inf, dtype=g.dtype)
-    for cc in range(c):  # rows outer: each pass reads one contiguous row
-        filled = min(cc, k)  # values kept so far, per column
-        for u in range(n):
-            x = g[cc, u]
-            if filled == k and not x > val[k - 1, u]:
-                continue
-            # insertion: x goes after every kept value >= x (an equal value of a lower row stays first)
-            pos = min(filled, k - 1)
-            while pos > 0 and val[pos - 1, u] < x:
-                val[pos, u] = val[pos - 1, u]
-                idx[pos, u] = idx[pos - 1, u]
-                pos -= 1
-            val[pos, u] = x
-            idx[pos, u] = cc
-    return idx, val
+__all__ = ["class_greedy_rbs", "class_order"]
 
 
 def class_order(cls: np.ndarray, group: np.ndarray) -> np.ndarray:

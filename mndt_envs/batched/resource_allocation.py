@@ -41,13 +41,13 @@ from ..config import ConfigError
 from ..tasks.contract import StepResult
 from ..tasks.resource_allocation import EXACT_MATCH_LIMIT, ResourceAllocationCore
 from ..tasks.resource_allocation.allocation import waterfill
-from ..tasks.resource_allocation.links import top_k
+from ..tasks.resource_allocation.links import candidates
 from ..tasks.resource_allocation.matching import deferred_acceptance, exact_association
 from ..twin import radio
 from ..twin.channel.fading import jakes_bank
 from ..twin.defaults import StaticMobility, StraightLineMobility, UniformDemand
 from .common import batch_result, check_rows, episode_seeds, make_generators, positive_int, seed_rows
-from .kernels import class_greedy_rbs, class_order, top_k_sorted
+from .kernels import class_greedy_rbs, class_order
 from .xp import get_namespace
 
 __all__ = ["BatchedResourceAllocationCore", "RB_SOLVERS"]
@@ -296,18 +296,10 @@ class BatchedResourceAllocationCore:
         glin = np.exp(np.asarray(g_db, dtype=np.float32) * np.float32(_LN10_10))  # (m, C, U)
         self.large[ix] = large
         self.glin[ix] = glin
-        if k == c or k <= min(4, c):  # top_k's argmax passes (k <= 4) or all cells: the same ties, in one compiled pass
-            cand_f, vals_f = top_k_sorted(g_cu, k)
-            cand = cand_f.reshape(k, m, u).transpose(1, 0, 2)
-            self.cand[ix] = cand
-            self.cand_gain_db[ix] = vals_f.reshape(k, m, u).transpose(1, 0, 2)
-        else:
-            part = top_k(g_cu, k, c, m * u).reshape(k, m, u).transpose(1, 0, 2)
-            vals = np.take_along_axis(large, part, axis=1)
-            order = np.argsort(-vals, axis=1, kind="stable")
-            cand = np.take_along_axis(part, order, axis=1)
-            self.cand[ix] = cand
-            self.cand_gain_db[ix] = np.take_along_axis(vals, order, axis=1).astype(np.float32)
+        cand_f, vals_f = candidates(g_cu, k)  # the single core's candidates, all users in one pass
+        cand = cand_f.reshape(k, m, u).transpose(1, 0, 2)
+        self.cand[ix] = cand
+        self.cand_gain_db[ix] = vals_f.astype(np.float32).reshape(k, m, u).transpose(1, 0, 2)
         p_rb = (self.p_max / self.n_rb).astype(np.float32)  # (C,) [W]
         total_rx = np.matmul(p_rb, glin)  # (m, U): one p_rb @ glin[j] per episode, the single core's product
         sig = p_rb[cand] * np.take_along_axis(glin, cand, axis=1)  # (m, k, U)

@@ -6,11 +6,12 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from ...twin import radio
 from ...twin.network import NetworkTwin
 
-__all__ = ["Links", "compute_links"]
+__all__ = ["Links", "compute_links", "top_k", "top_k_sorted"]
 
 _LN10_10 = math.log(10.0) / 10.0
 
@@ -49,6 +50,85 @@ def top_k(large: np.ndarray, k: int, n_cells: int, n_users: int) -> np.ndarray:
     return np.broadcast_to(np.arange(n_cells)[:, None], (k, n_users)).copy()
 
 
+def top_k_sorted(g: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` largest entries of each column of ``g`` (C, n), best first, ties by lower row.
+
+    Equals :func:`top_k` followed by a stable descending sort of
+    the values (``k`` argmax passes, each taking the first maximum) for finite ``g`` and ``k <= 4`` or ``k = C``.
+    Returns (idx (k, n) int64, val (k, n) of ``g``'s dtype). ``k = 3`` (the tasks' default) runs a branch-free
+    kernel the compiler vectorises over the columns (~10x the generic insertion loop).
+    """
+    if k == 3 and g.shape[0] >= 3:
+        i0, i1, i2, v0, v1, v2 = _top3(g)
+        return np.stack((i0, i1, i2)).astype(np.int64), np.stack((v0, v1, v2))
+    return _top_k_insert(g, k)
+
+
+@njit(cache=False, nogil=True)
+def _top3(g: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Top 3 of each column by selects (no branches, separate arrays: vectorised over the columns)."""
+    c, n = g.shape
+    v0 = np.full(n, -np.inf, dtype=g.dtype)
+    v1 = v0.copy()
+    v2 = v0.copy()
+    i0 = np.zeros(n, dtype=np.int32)
+    i1 = i0.copy()
+    i2 = i0.copy()
+    for cc in range(c):
+        x = g[cc]
+        ci = np.int32(cc)
+        for u in range(n):
+            xu = x[u]
+            a0, a1, a2 = v0[u], v1[u], v2[u]
+            b0, b1, b2 = xu > a0, xu > a1, xu > a2  # strict: an equal value of a lower row stays first
+            v2[u] = a1 if b1 else (xu if b2 else a2)
+            i2[u] = i1[u] if b1 else (ci if b2 else i2[u])
+            v1[u] = a0 if b0 else (xu if b1 else a1)
+            i1[u] = i0[u] if b0 else (ci if b1 else i1[u])
+            v0[u] = xu if b0 else a0
+            i0[u] = ci if b0 else i0[u]
+    return i0, i1, i2, v0, v1, v2
+
+
+@njit(cache=False, nogil=True)
+def _top_k_insert(g: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top ``k`` of each column by insertion (any ``k``)."""
+    c, n = g.shape
+    idx = np.zeros((k, n), dtype=np.int64)
+    val = np.full((k, n), -np.inf, dtype=g.dtype)
+    for cc in range(c):  # rows outer: each pass reads one contiguous row
+        filled = min(cc, k)  # values kept so far, per column
+        for u in range(n):
+            x = g[cc, u]
+            if filled == k and not x > val[k - 1, u]:
+                continue
+            # insertion: x goes after every kept value >= x (an equal value of a lower row stays first)
+            pos = min(filled, k - 1)
+            while pos > 0 and val[pos - 1, u] < x:
+                val[pos, u] = val[pos - 1, u]
+                idx[pos, u] = idx[pos - 1, u]
+                pos -= 1
+            val[pos, u] = x
+            idx[pos, u] = cc
+    return idx, val
+
+
+def candidates(large: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(cand (k, n) int64, vals (k, n)): each column's ``k`` strongest rows of ``large`` (C, n), strongest first.
+
+    :func:`top_k` then a stable descending sort of the values; by :func:`top_k_sorted` (compiled, the same
+    indices and ties) when ``k <= 4`` or ``k = C``, where :func:`top_k`'s ties are defined.
+    """
+    c, n = large.shape
+    if k == c or k <= min(4, c):
+        return top_k_sorted(large, k)
+    part = top_k(large, k, c, n)
+    users = np.arange(n)
+    vals = large[part, users]
+    order = np.argsort(-vals, axis=0, kind="stable")
+    return part[order, users], vals[order, users]  # np.take_along_axis(part, order, axis=0), without its wrapper
+
+
 def compute_links(tw: NetworkTwin, k: int, use_fading: bool, p_max: np.ndarray, n_rb: int, noise_w: float,
                   bw: float, step_s: float) -> Links:
     """Linear gains, top-k candidate cells and full-load rate estimates for the twin's current state."""
@@ -56,13 +136,9 @@ def compute_links(tw: NetworkTwin, k: int, use_fading: bool, p_max: np.ndarray, 
     glin = np.multiply(np.asarray(g_db, dtype=np.float32), np.float32(_LN10_10))  # (n_cells, n_users)
     np.exp(glin, out=glin)  # in place: the same float32 exp, one large temporary less
     large = np.asarray(tw.large_scale_gain_db)
-    n_cells, n_users = glin.shape
-    users = np.arange(n_users)
-    part = top_k(large, k, n_cells, n_users)
-    vals = large[part, users]
-    order = np.argsort(-vals, axis=0, kind="stable")
-    cand = part[order, users]  # np.take_along_axis(part, order, axis=0), without its wrapper
-    cand_gain_db = vals[order, users].astype(np.float32)
+    users = np.arange(glin.shape[1])
+    cand, vals = candidates(large, k)
+    cand_gain_db = vals.astype(np.float32)
     p_rb = (p_max / n_rb).astype(np.float32)  # (n_cells,) [W]
     total_rx = p_rb @ glin  # (n_users,) [W]
     sig = p_rb[cand] * glin[cand, users]  # (k, n_users)
