@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -105,3 +106,40 @@ def test_covered_counts_equal_reference(n_blocks: int, per_block: int, n: int, k
     kernels_lb.covered_counts(ids, att, p, thr, per_block, n, todo, num)
     keep = np.repeat(todo, n)
     _bits_equal(num, np.where(keep, ref, -1.0))
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.integers(1, 5), st.integers(1, 30), st.integers(2, 9), st.integers(2, 5), st.sampled_from([0.5, 1.0, 3.0]),
+       st.integers(0, 2**31 - 1))
+def test_block_min_powers_equal_min_coverage_powers(n_blocks: int, per_block: int, n: int, k: int, eps: float,
+                                                    seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    k = min(k, n)
+    ids = np.stack([rng.permutation(n)[:k] for _ in range(n_blocks * per_block)]).reshape(-1, k)
+    ids[rng.random(ids.shape) < 0.1] = -1
+    att = np.round(rng.normal(122.0, 6.0, ids.shape)).astype(np.float32)  # whole dB: coverage ties
+    att[ids < 0] = np.nan
+    nt = n_blocks * n
+    p_lo = np.round(rng.uniform(5.0, 15.0, nt))
+    p_hi = np.where(rng.random(nt) < 0.3, p_lo, p_lo + np.round(rng.uniform(0.0, 12.0, nt)))  # some stuck at p_lo
+    req = np.minimum(rng.choice([0.5, 0.8, 0.95, 1.0], nt), rng.random(nt) + 0.3)
+    thr = -105.0
+    cnt, tot = kernels_lb.pair_counts(ids, per_block, n)
+    block = np.repeat(np.arange(n_blocks), per_block)[:, None]
+    uid = np.where(ids >= 0, ids + block * n, -1)
+    inc = cov.incidence(uid, nt)
+    b, i, j = np.nonzero(cnt > 0)
+    adj = sp.csr_matrix((np.ones(len(b), dtype=bool), (b * n + i, b * n + j)), shape=(nt, nt))
+
+    def exact(p: np.ndarray) -> np.ndarray:
+        return cov.neighbourhood_coverage(uid, att, p, thr, inc)
+
+    ref_p, ref_ok = cov.min_coverage_powers(p_lo, p_hi, exact, adj, req, eps)
+    got_p, got_ok = kernels_lb.block_min_powers(ids, att, per_block, cnt, tot, p_lo, p_hi, req, eps, thr, 10_000)
+    _bits_equal(got_p, ref_p)
+    _bits_equal(got_ok, ref_ok)
+    for cap in (0, 1, 3):  # the iteration cap cuts every block where the union's run is cut
+        ref_p, ref_ok = cov.min_coverage_powers(p_lo, p_hi, exact, adj, req, eps, max_iter=cap)
+        got_p, got_ok = kernels_lb.block_min_powers(ids, att, per_block, cnt, tot, p_lo, p_hi, req, eps, thr, cap)
+        _bits_equal(got_p, ref_p)
+        _bits_equal(got_ok, ref_ok)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["candidate_rows", "mr_rows", "pair_counts", "covered_counts"]
+__all__ = ["block_min_powers", "candidate_rows", "covered_counts", "mr_rows", "pair_counts"]
 
 
 _BLOCK = 256  # users per pass of the column kernels (their per-user state stays in the L1 cache)
@@ -242,3 +242,107 @@ def covered_counts(ids: np.ndarray, att: np.ndarray, p: np.ndarray, thr: float, 
                 a = ids[r, i]
                 if a >= 0:
                     num[base + a] += 1.0
+
+
+@njit(cache=False, nogil=True)
+def _block_coverage(ids: np.ndarray, att: np.ndarray, p: np.ndarray, thr: float, r0: int, r1: int,
+                    tot: np.ndarray, cov: np.ndarray) -> None:  # pragma: no cover - compiled
+    """Neighbourhood coverage of one block (MR rows ``r0:r1``) under its powers ``p`` (n,), into ``cov`` (n,)."""
+    n = len(p)
+    k = ids.shape[1]
+    num = np.zeros(n)
+    for r in range(r0, r1):
+        best = np.float32(-np.inf)
+        nan = False
+        for i in range(k):
+            a = ids[r, i]
+            if a < 0:
+                continue
+            v = np.float32(p[a]) - att[r, i]  # float32, as coverage.mr_rsrp
+            if v != v:
+                nan = True
+            elif v > best:
+                best = v
+        if nan or not np.float64(best) >= thr:
+            continue
+        for i in range(k):
+            a = ids[r, i]
+            if a >= 0:
+                num[a] += 1.0
+    for i in range(n):
+        cov[i] = num[i] / max(tot[i], 1e-12) if tot[i] > 0 else 1.0
+
+
+@njit(cache=False, nogil=True)
+def block_min_powers(ids: np.ndarray, att: np.ndarray, rows_per_block: int, counts: np.ndarray, tot: np.ndarray,
+                     p_lo: np.ndarray, p_hi: np.ndarray, req: np.ndarray, eps_db: float, thr: float,
+                     max_iter: int) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+    """``pmin.min_coverage_powers`` (``parallel=True``) with the exact MR coverage, run block by block.
+
+    The procedure's rule is local to the neighbour graph's components, so on a disjoint union of blocks each
+    block follows the same sequence of powers as in the union's run: a block stops where it has nothing to
+    raise (the union's run leaves it unchanged from then on), after at most ``max_iter`` raises.
+
+    Args:
+        ids: (blocks · rows_per_block, k) antenna ids in [0, n) of each block's MRs (-1 = empty).
+        att: (rows, k) float32 attenuations [dB].
+        rows_per_block: MRs per block.
+        counts: (blocks, n, n) pair counts (:func:`pair_counts`): ``> 0`` is the block's neighbour graph.
+        tot: (blocks · n,) MR entries per antenna (:func:`pair_counts`).
+        p_lo: (blocks · n,) lowest powers [dBm].
+        p_hi: (blocks · n,) highest powers [dBm], ``>= p_lo``.
+        req: (blocks · n,) required neighbourhood coverage.
+        eps_db: power increment [dB], ``> 0``.
+        thr: coverage threshold [dBm], as float64 (as :func:`covered_counts`).
+        max_iter: iteration cap.
+
+    Returns:
+        (p_min (blocks · n,) [dBm], feasible (blocks · n,) bool: the antenna meets ``req`` at ``p_min``).
+    """
+    nb, n, _ = counts.shape
+    p_out = np.empty(nb * n)
+    ok_out = np.zeros(nb * n, dtype=np.bool_)
+    cov = np.empty(n)
+    fail = np.empty(n, dtype=np.bool_)
+    cand = np.empty(n, dtype=np.bool_)
+    tgt = np.empty(n, dtype=np.bool_)
+    helper = np.empty(n, dtype=np.bool_)
+    for b in range(nb):
+        s = b * n
+        p = p_lo[s: s + n].copy()
+        hi, rq, tt = p_hi[s: s + n], req[s: s + n], tot[s: s + n]
+        adj = counts[b]
+        r0, r1 = b * rows_per_block, (b + 1) * rows_per_block
+        _block_coverage(ids, att, p, thr, r0, r1, tt, cov)
+        for _ in range(max_iter):
+            # pmin._raise_targets: failing antennas below p_hi that are the lowest among their failing
+            # neighbours (ties: lower index), and the raisable, passing neighbours of failing antennas at p_hi
+            anyt = False
+            for i in range(n):
+                fail[i] = cov[i] < rq[i]
+                cand[i] = fail[i] and p[i] < hi[i] - 1e-9
+                helper[i] = False
+            for i in range(n):
+                if fail[i] and not cand[i]:  # stuck at p_hi: its neighbours may help
+                    for j in range(n):
+                        if j != i and adj[i, j] > 0 and not fail[j] and p[j] < hi[j] - 1e-9:
+                            helper[j] = True
+            for r in range(n):
+                t = cand[r]
+                if t:
+                    for c in range(n):
+                        if c != r and cand[c] and adj[r, c] > 0 and (cov[c] < cov[r] or (cov[c] == cov[r] and c < r)):
+                            t = False
+                            break
+                tgt[r] = t or helper[r]
+                anyt |= cand[r] or helper[r]
+            if not anyt:
+                break
+            for i in range(n):
+                if tgt[i]:
+                    p[i] = min(p[i] + eps_db, hi[i])
+            _block_coverage(ids, att, p, thr, r0, r1, tt, cov)
+        for i in range(n):
+            p_out[s + i] = p[i]
+            ok_out[s + i] = cov[i] >= rq[i]
+    return p_out, ok_out

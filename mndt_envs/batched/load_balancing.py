@@ -12,10 +12,11 @@ its time (the single env: ~95 % of a run is ``reset``):
    radio-map lookup, the top-``n_candidates`` cells and the MRs from one compiled row-wise pass each
    (:mod:`~mndt_envs.batched.kernels_lb`; the rows whose result hinges on ties go to the single core's
    ``periods.candidates``/``periods.mrs_from``, so every row equals theirs);
-3. ``p_min(k)`` of every period of every resetting episode is one run of the minimum-coverage-power
-   procedure on the disjoint union of their neighbour graphs (antenna ``i`` of period ``j`` is
-   antenna ``j·n + i`` of the union): the procedure's rule is local to connected components, so
-   each block gets exactly its own result;
+3. ``p_min(k)`` of every period of every resetting episode comes from one compiled pass that runs the
+   minimum-coverage-power procedure (``cov.min_coverage_powers``, exact coverage) period by period, on
+   the blocks of the disjoint union of their neighbour graphs (antenna ``i`` of period ``j`` is antenna
+   ``j·n + i`` of the union): the procedure's rule is local to connected components, so each block's
+   run is its run in the union, and each period gets exactly its own result;
 4. the episodes' neighbour graphs and top neighbours come from the same per-block pair counts
    (one compiled pass), summed over each episode's periods.
 
@@ -29,11 +30,11 @@ generator; use the single env), the uniform demand, fading ``"none"`` (the task'
 from __future__ import annotations
 
 import copy
+import inspect
 import math
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from ..config import ConfigError
 from ..tasks import coverage as cov
@@ -48,6 +49,8 @@ from .xp import get_namespace
 
 __all__ = ["BatchedLoadBalancingCore"]
 
+# ``cov.min_coverage_powers``' iteration cap (its default, which the single core uses)
+_PMIN_MAX_ITER = int(inspect.signature(cov.min_coverage_powers).parameters["max_iter"].default)
 _HIST = ("std_busy", "over_busy_share", "imbalance", "coverage", "cost", "power_change_db")
 
 
@@ -224,39 +227,20 @@ class BatchedLoadBalancingCore:
         # The single core merges duplicate MRs (weights = counts) before the procedure; merging changes no
         # coverage value here (coverages are ratios of integer counts, exact in any order), so the union
         # keeps every MR with weight 1.
-        adj = self._block_graph(counts)
         thr = self.base.threshold_dbm
         # ``covered_mrs`` compares float32 RSRPs with the threshold in numpy's promotion (a Python float: float32)
         thr_cmp = float(np.asarray(thr, dtype=np.result_type(np.float32, thr)))
-
-        # ``cov.neighbourhood_coverage``, re-counting only the MRs of blocks whose powers changed since the
-        # last call (a block's coverage depends on its own powers only): the procedure iterates until its
-        # slowest block is done, and most blocks are done early.
         rows_per_block = len(ids) // n_blocks
-        num = np.zeros(nt)
-        memo: dict[str, np.ndarray] = {}
-
-        def exact(p: np.ndarray) -> np.ndarray:
-            p = np.ascontiguousarray(p, dtype=np.float64)
-            pb = p.reshape(n_blocks, self.n)
-            todo = (pb != memo["p"]).any(axis=1) if "p" in memo else np.ones(n_blocks, dtype=bool)
-            kernels_lb.covered_counts(ids, att, p, thr_cmp, rows_per_block, self.n, todo, num)
-            memo["p"] = pb.copy()
-            return np.where(tot > 0, num / np.maximum(tot, 1e-12), 1.0)
-
-        req = np.minimum(c.c_min, exact(np.tile(self.p_ref, n_blocks)) - c.coverage_slack - 1e-9)
+        num = np.zeros(nt)  # ``cov.neighbourhood_coverage`` under the reference powers: covered MRs / MRs
+        kernels_lb.covered_counts(ids, att, np.tile(self.p_ref, n_blocks), thr_cmp, rows_per_block, self.n,
+                                  np.ones(n_blocks, dtype=bool), num)
+        cov_ref = np.where(tot > 0, num / np.maximum(tot, 1e-12), 1.0)
+        req = np.minimum(c.c_min, cov_ref - c.coverage_slack - 1e-9)
         p_top = np.tile(np.maximum(np.minimum(self.p_ref, self.p_max), self.p_lo), n_blocks)
-        return cov.min_coverage_powers(p_lo, p_top, exact, adj, req, c.pmin_eps_db)
-
-    def _block_graph(self, counts: np.ndarray) -> sp.csr_matrix:
-        """The union's neighbour graph (what ``cov.neighbour_graph`` returns), from the blocks' pair counts."""
-        nn = self.n
-        nt = len(counts) * nn
-        edge = (counts > 0).reshape(nt, nn)  # row: union antenna; column: antenna of the same block
-        r, j = np.nonzero(edge)  # row-major: the rows' entries in CSR order (rows ascending, columns ascending)
-        indptr = np.zeros(nt + 1, dtype=np.int64)
-        np.cumsum(np.count_nonzero(edge, axis=1), out=indptr[1:])
-        return sp.csr_matrix((np.ones(len(r), dtype=bool), r - r % nn + j, indptr), shape=(nt, nt))
+        # ``cov.min_coverage_powers`` with the exact coverage, block by block (each block's run is its run in
+        # the union: the rule is local to connected components)
+        return kernels_lb.block_min_powers(ids, att, rows_per_block, counts, tot, p_lo, p_top,
+                                           np.ascontiguousarray(req), float(c.pmin_eps_db), thr_cmp, _PMIN_MAX_ITER)
 
     def _top_neighbours(self, cnt: np.ndarray) -> np.ndarray:
         """(m, n, max_neighbours): each antenna's neighbours by MR co-occurrence counts ``cnt`` (m, n, n).
