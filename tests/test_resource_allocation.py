@@ -7,12 +7,16 @@ import itertools
 import gymnasium as gym
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import mndt_envs  # noqa: F401 - registers the ids
 from mndt_envs.baselines.resource_allocation import EqualDividing, IgnoreDemands, NearestRandomFair
 from mndt_envs.config import ConfigError
 from mndt_envs.parallel.resource_allocation import ResourceAllocationParallelEnv
 from mndt_envs.tasks.resource_allocation import Allocation, ResourceAllocationCore
+from mndt_envs.tasks.resource_allocation.allocation import group_rank
+from mndt_envs.tasks.resource_allocation.matching import deferred_acceptance
 from mndt_envs.wrappers.cost import CostAsTuple
 
 ENV_ID = "mndt/ResourceAllocation-v0"
@@ -154,6 +158,51 @@ def test_matching_is_optimal_on_a_tiny_case() -> None:
         assert got == pytest.approx(best, rel=1e-9)
         alloc = core.match(req, np.ones(core.n_users, dtype=bool))
         check_constraints(core, alloc)
+
+
+def _deferred_acceptance_reference(w: np.ndarray, cell_of: np.ndarray, cap: int) -> np.ndarray:
+    """The rounds of capacitated deferred acceptance in numpy (the statement the compiled pass is checked against)."""
+    k, u = w.shape
+    users = np.arange(u)
+    pref = np.argsort(-w, axis=0, kind="stable")  # (k, n_users)
+    nxt = np.zeros(u, dtype=np.int64)
+    held = np.full(u, -1, dtype=np.int64)
+    for _ in range(4 * k + 4):
+        prop = (held < 0) & (nxt < k)
+        if prop.any():
+            prop &= np.isfinite(w[pref[np.minimum(nxt, k - 1), users], users])
+        if not prop.any():
+            break
+        pu = np.flatnonzero(prop)
+        held[pu] = pref[nxt[pu], pu]
+        nxt[pu] += 1
+        pool = np.flatnonzero(held >= 0)
+        cell = cell_of[held[pool], pool]
+        rank = group_rank(cell, w[held[pool], pool])  # descending weight, ties by lower user index
+        held[pool[rank >= cap]] = -1
+    return held
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.integers(1, 4), st.integers(1, 40), st.integers(1, 6), st.integers(1, 5), st.integers(0, 2**31 - 1))
+def test_deferred_acceptance_equals_numpy_rounds(k: int, u: int, n_cells: int, cap: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    w = rng.integers(0, 4, (k, u)).astype(np.float64)  # few values: ties between users and between candidates
+    w[rng.random((k, u)) < 0.2] = -np.inf  # candidates not allowed
+    cell_of = np.stack([rng.permutation(n_cells)[: k] if k <= n_cells else rng.integers(0, n_cells, k)
+                        for _ in range(u)], axis=1)
+    held = deferred_acceptance(w, cell_of, cap)
+    np.testing.assert_array_equal(held, _deferred_acceptance_reference(w, cell_of, cap))
+    on = held >= 0
+    assert np.all(np.isfinite(w[held[on], np.flatnonzero(on)])), "nobody is held by a forbidden candidate"
+    assert np.bincount(cell_of[held[on], np.flatnonzero(on)], minlength=n_cells).max(initial=0) <= cap
+
+
+def test_deferred_acceptance_bad_input() -> None:
+    with pytest.raises(ValueError, match="same"):
+        deferred_acceptance(np.zeros((2, 3)), np.zeros((3, 2), dtype=np.int64), 1)
+    with pytest.raises(ValueError, match=">= 0"):
+        deferred_acceptance(np.zeros((1, 2)), np.array([[0, -1]]), 1)
 
 
 def test_deferred_acceptance_respects_capacity() -> None:

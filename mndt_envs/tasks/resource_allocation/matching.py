@@ -12,9 +12,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
+from numba import njit
 from scipy.optimize import linear_sum_assignment
 
-from .allocation import Allocation, Repairs, group_rank, waterfill
+from .allocation import Allocation, Repairs, waterfill
 from .config import EXACT_MATCH_LIMIT
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -80,6 +81,12 @@ def match_deferred(core: ResourceAllocationCore, w: np.ndarray) -> np.ndarray:
 def deferred_acceptance(w: np.ndarray, cell_of: np.ndarray, cap: int) -> np.ndarray:
     """Capacitated deferred acceptance (users propose by weight; a BS keeps its best ``cap``).
 
+    Rounds of simultaneous proposals: every unheld user proposes to its next candidate (by descending
+    weight, ties by candidate index; never to a −inf one); each BS holding more than ``cap`` keeps the
+    ``cap`` heaviest (ties: lower user index) and rejects the rest, who propose again next round; at most
+    ``4k + 4`` rounds. One compiled pass (:func:`_deferred_acceptance`); ``tests/test_resource_allocation.py``
+    holds the numpy statement of the same rounds it is checked against.
+
     Args:
         w: (k, n_users) edge weights user–candidate (−inf = not allowed).
         cell_of: (k, n_users) BS id of each candidate (any ids ≥ 0: the batched core numbers the BSs
@@ -89,27 +96,68 @@ def deferred_acceptance(w: np.ndarray, cell_of: np.ndarray, cap: int) -> np.ndar
     Returns:
         (n_users,) index into the user's candidates, −1 = unserved.
     """
+    w = np.ascontiguousarray(w, dtype=np.float64)
+    cell_of = np.ascontiguousarray(cell_of, dtype=np.int64)
+    if w.shape != cell_of.shape or w.ndim != 2:
+        raise ValueError(f"deferred_acceptance: w {w.shape} and cell_of {cell_of.shape} must be the same (k, n_users)")
+    n_ids = int(cell_of.max()) + 1 if cell_of.size else 1
+    if cell_of.size and int(cell_of.min()) < 0:
+        raise ValueError("deferred_acceptance: cell ids must be >= 0")
+    return _deferred_acceptance(w, cell_of, int(cap), n_ids)
+
+
+@njit(cache=False, nogil=True)
+def _deferred_acceptance(w: np.ndarray, cell_of: np.ndarray, cap: int, n_ids: int) -> np.ndarray:
+    """The rounds of :func:`deferred_acceptance` (integer bookkeeping and comparisons only: no float arithmetic)."""
     k, u = w.shape
-    users = np.arange(u)
-    pref = np.argsort(-w, axis=0, kind="stable")  # (k, n_users)
+    pref = np.empty((k, u), dtype=np.int64)  # np.argsort(-w, axis=0, kind="stable")
+    for v in range(u):
+        for j in range(k):
+            pos = j
+            while pos > 0 and -w[pref[pos - 1, v], v] > -w[j, v]:
+                pref[pos, v] = pref[pos - 1, v]
+                pos -= 1
+            pref[pos, v] = j
     nxt = np.zeros(u, dtype=np.int64)
-    held = np.full(u, -1, dtype=np.int64)  # candidate index held by each user
+    held = np.full(u, -1, dtype=np.int64)
+    counts = np.zeros(n_ids, dtype=np.int64)
+    start = np.zeros(n_ids + 1, dtype=np.int64)
+    members = np.empty(u, dtype=np.int64)
     for _ in range(4 * k + 4):  # each user proposes at most k times; cap the rounds
-        prop = (held < 0) & (nxt < k)
-        if prop.any():
-            pw = w[pref[np.minimum(nxt, k - 1), users], users]
-            prop &= np.isfinite(pw)
-        if not prop.any():
+        any_prop = False
+        for v in range(u):  # this round's proposals (each user's depends on its own state only)
+            if held[v] < 0 and nxt[v] < k and np.isfinite(w[pref[nxt[v], v], v]):
+                held[v] = pref[nxt[v], v]
+                nxt[v] += 1
+                any_prop = True
+        if not any_prop:
             break
-        pu = np.flatnonzero(prop)
-        held[pu] = pref[nxt[pu], pu]
-        nxt[pu] += 1
-        pool = np.flatnonzero(held >= 0)
-        cell = cell_of[held[pool], pool]
-        if np.bincount(cell).max() > cap:  # else no BS holds more than cap proposals: nobody is rejected
-            rank = group_rank(cell, w[held[pool], pool])
-            held[pool[rank >= cap]] = -1  # rejected: propose to the next preference
+        counts[:] = 0
+        for v in range(u):
+            if held[v] >= 0:
+                counts[cell_of[held[v], v]] += 1
+        if counts.max() <= cap:  # no BS holds more than cap proposals: nobody is rejected
+            continue
+        for c in range(n_ids):
+            start[c + 1] = start[c] + counts[c]
+        fill = start[:-1].copy()
+        for v in range(u):  # each BS's holders, in user order
+            if held[v] >= 0:
+                c = cell_of[held[v], v]
+                members[fill[c]] = v
+                fill[c] += 1
+        for c in range(n_ids):
+            if counts[c] <= cap:
+                continue
+            mem = members[start[c]: start[c + 1]]
+            key = np.empty(len(mem))
+            for q in range(len(mem)):
+                key[q] = -w[held[mem[q]], mem[q]]
+            order = np.argsort(key, kind="mergesort")  # descending weight, ties by user index (stable)
+            for q in range(cap, len(mem)):
+                held[mem[order[q]]] = -1  # rejected: proposes to its next preference
     return held
+
 
 def assign_rbs(core: ResourceAllocationCore, serving: np.ndarray, requested: np.ndarray) -> Allocation:
     """RBs by the Hungarian algorithm per BS (interference of decided BSs), then the power split."""
