@@ -89,23 +89,20 @@ def test_pair_counts_equal_reference(n_blocks: int, per_block: int, n: int, k: i
 
 @settings(max_examples=40, deadline=None)
 @given(st.integers(1, 6), st.integers(1, 7), st.integers(1, 12), st.integers(1, 5), st.integers(0, 2**31 - 1))
-def test_covered_counts_equal_reference(n_blocks: int, per_block: int, n: int, k: int, seed: int) -> None:
+def test_block_coverage_equals_neighbourhood_coverage(n_blocks: int, per_block: int, n: int, k: int,
+                                                      seed: int) -> None:
     rng = np.random.default_rng(seed)
-    ids = rng.integers(-1, n, (n_blocks * per_block, k))
+    ids = rng.integers(-1, n, (n_blocks * per_block, k))  # repeats within an MR included
     att = np.round(rng.normal(120.0, 8.0, ids.shape)).astype(np.float32)  # whole dB: RSRPs on the threshold
     att[rng.random(ids.shape) < 0.05] = np.nan
     p = np.round(rng.normal(15.0, 3.0, n_blocks * n) * 2.0) / 2.0
     thr = -105.0
     block = np.repeat(np.arange(n_blocks), per_block)[:, None]
     uid = np.where(ids >= 0, ids + block * n, -1)
-    inc = cov.incidence(uid, n_blocks * n)
     with np.errstate(invalid="ignore"):
-        ref = inc @ cov.covered_mrs(uid, att, p, thr).astype(np.float64)
-    todo = rng.random(n_blocks) < 0.5
-    num = np.full(n_blocks * n, -1.0)
-    kernels_lb.covered_counts(ids, att, p, thr, per_block, n, todo, num)
-    keep = np.repeat(todo, n)
-    _bits_equal(num, np.where(keep, ref, -1.0))
+        ref = cov.neighbourhood_coverage(uid, att, p, thr)
+    _, tot = kernels_lb.pair_counts(ids, per_block, n)
+    _bits_equal(kernels_lb.block_coverage(ids, att, p, thr, per_block, tot), ref)
 
 
 @settings(max_examples=80, deadline=None)

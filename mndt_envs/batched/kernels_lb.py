@@ -1,13 +1,19 @@
-"""Compiled kernels of the batched load-balancing reset: row-wise loops over every user of every period.
+"""Compiled kernels of the batched load-balancing reset: loops over every user and every period of a reset.
 
 Each kernel is a plain loop compiled by ``numba.njit`` on its first call (no on-disk cache: the package
-loads no code from caches). The selection kernels equal their numpy references
-(:func:`~mndt_envs.tasks.load_balancing.periods.candidates`, :func:`~mndt_envs.tasks.load_balancing.periods.mrs_from`)
-on every row they do not flag: a row is flagged where the references' result depends on how
-``np.argpartition`` orders equal values (a tie among the values that decide the selection or its order)
-or where it holds a NaN, and the caller recomputes the flagged rows with the reference (both references
-work row by row, so a subset of rows gives the same rows). ``tests/test_batched_lb_speed.py`` checks
-every kernel against its reference on random inputs with ties.
+loads no code from caches) and equals a numpy reference exactly (``tests/test_batched_lb_speed.py``,
+random inputs with ties):
+
+- :func:`candidate_rows` and :func:`mr_rows` equal :func:`~mndt_envs.tasks.load_balancing.periods.candidates`
+  and :func:`~mndt_envs.tasks.load_balancing.periods.mrs_from` on every row they do not flag. A row is
+  flagged where the reference's result depends on how ``np.argpartition`` orders equal values (a tie
+  among the values that decide the selection or its order) or where it holds a NaN; the caller
+  recomputes the flagged rows with the reference (both work row by row, so a subset of rows gives the
+  same rows).
+- :func:`pair_counts` gives the pairs of ``coverage.neighbour_graph`` and the row sums of
+  ``coverage.incidence``, per block (period) of MRs; :func:`block_coverage` gives
+  ``coverage.neighbourhood_coverage``; :func:`block_min_powers` runs ``pmin.min_coverage_powers`` with that
+  coverage, block by block.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["block_min_powers", "candidate_rows", "covered_counts", "mr_rows", "pair_counts"]
+__all__ = ["block_coverage", "block_min_powers", "candidate_rows", "mr_rows", "pair_counts"]
 
 
 _BLOCK = 256  # users per pass of the column kernels (their per-user state stays in the L1 cache)
@@ -182,7 +188,7 @@ def pair_counts(ids: np.ndarray, rows_per_block: int, n: int) -> tuple[np.ndarra
         ``j != i``; tot (n_blocks · n,) float64: MR entries of antenna ``i`` of block ``b`` at ``b · n + i``).
     """
     rows, k = ids.shape
-    nb = rows // rows_per_block
+    nb = rows // rows_per_block if rows_per_block > 0 else 0
     cnt = np.zeros((nb, n, n), dtype=np.float64)
     tot = np.zeros(nb * n, dtype=np.float64)
     for r in range(rows):
@@ -198,50 +204,6 @@ def pair_counts(ids: np.ndarray, rows_per_block: int, n: int) -> tuple[np.ndarra
                     cnt[b, a, c] += 1.0
                     cnt[b, c, a] += 1.0
     return cnt, tot
-
-
-@njit(cache=False, nogil=True)
-def covered_counts(ids: np.ndarray, att: np.ndarray, p: np.ndarray, thr: float, rows_per_block: int, n: int,
-                   todo: np.ndarray, num: np.ndarray) -> None:  # pragma: no cover - compiled
-    """Covered MRs per antenna, ``incidence @ covered_mrs(...)`` of each block in ``todo``, written into ``num``.
-
-    Args:
-        ids: (rows, k) antenna ids in [0, n) of each block's MRs (-1 = empty).
-        att: (rows, k) float32 attenuations [dB].
-        p: (n_blocks · n,) powers [dBm] (antenna ``i`` of block ``b`` at ``b · n + i``).
-        thr: coverage threshold [dBm], as float64 (an MR is covered when its best RSRP ``>= thr``).
-        rows_per_block: MRs per block.
-        n: antennas per block.
-        todo: (n_blocks,) bool, the blocks to recount (the others' entries of ``num`` are left as they are).
-        num: (n_blocks · n,) float64, updated in place.
-    """
-    rows, k = ids.shape
-    nb = len(todo)
-    p32 = p.astype(np.float32)
-    for b in range(nb):
-        if not todo[b]:
-            continue
-        base = b * n
-        for i in range(n):
-            num[base + i] = 0.0
-        for r in range(b * rows_per_block, (b + 1) * rows_per_block):
-            best = np.float32(-np.inf)
-            nan = False
-            for i in range(k):
-                a = ids[r, i]
-                if a < 0:
-                    continue
-                v = p32[base + a] - att[r, i]  # float32, as coverage.mr_rsrp
-                if v != v:
-                    nan = True
-                elif v > best:
-                    best = v
-            if nan or not np.float64(best) >= thr:
-                continue
-            for i in range(k):
-                a = ids[r, i]
-                if a >= 0:
-                    num[base + a] += 1.0
 
 
 @njit(cache=False, nogil=True)
@@ -274,6 +236,34 @@ def _block_coverage(ids: np.ndarray, att: np.ndarray, p: np.ndarray, thr: float,
 
 
 @njit(cache=False, nogil=True)
+def block_coverage(ids: np.ndarray, att: np.ndarray, p: np.ndarray, thr: float, rows_per_block: int,
+                   tot: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+    """``cov.neighbourhood_coverage`` of every block under the powers ``p`` (blocks · n,) [dBm].
+
+    Args:
+        ids: (blocks · rows_per_block, k) antenna ids in [0, n) of each block's MRs (-1 = empty).
+        att: (rows, k) float32 attenuations [dB].
+        p: (blocks · n,) powers (antenna ``i`` of block ``b`` at ``b · n + i``).
+        thr: coverage threshold [dBm], as float64: an MR is covered when its best RSRP ``>= thr`` (pass the
+            threshold as ``cov.covered_mrs`` compares it with float32 RSRPs).
+        rows_per_block: MRs per block.
+        tot: (blocks · n,) MR entries per antenna (:func:`pair_counts`).
+
+    Returns:
+        (blocks · n,) covered share of the MRs holding each antenna; 1 where it is in none.
+    """
+    nt = len(p)
+    nb = ids.shape[0] // rows_per_block if rows_per_block > 0 else 0
+    n = nt // nb if nb > 0 else 0
+    out = np.ones(nt)
+    for b in range(nb):
+        s = b * n
+        _block_coverage(ids, att, p[s: s + n], thr, b * rows_per_block, (b + 1) * rows_per_block,
+                        tot[s: s + n], out[s: s + n])
+    return out
+
+
+@njit(cache=False, nogil=True)
 def block_min_powers(ids: np.ndarray, att: np.ndarray, rows_per_block: int, counts: np.ndarray, tot: np.ndarray,
                      p_lo: np.ndarray, p_hi: np.ndarray, req: np.ndarray, eps_db: float, thr: float,
                      max_iter: int) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
@@ -293,7 +283,7 @@ def block_min_powers(ids: np.ndarray, att: np.ndarray, rows_per_block: int, coun
         p_hi: (blocks · n,) highest powers [dBm], ``>= p_lo``.
         req: (blocks · n,) required neighbourhood coverage.
         eps_db: power increment [dB], ``> 0``.
-        thr: coverage threshold [dBm], as float64 (as :func:`covered_counts`).
+        thr: coverage threshold [dBm], as float64 (as :func:`block_coverage`).
         max_iter: iteration cap.
 
     Returns:

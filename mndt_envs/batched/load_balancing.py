@@ -231,10 +231,7 @@ class BatchedLoadBalancingCore:
         # ``covered_mrs`` compares float32 RSRPs with the threshold in numpy's promotion (a Python float: float32)
         thr_cmp = float(np.asarray(thr, dtype=np.result_type(np.float32, thr)))
         rows_per_block = len(ids) // n_blocks
-        num = np.zeros(nt)  # ``cov.neighbourhood_coverage`` under the reference powers: covered MRs / MRs
-        kernels_lb.covered_counts(ids, att, np.tile(self.p_ref, n_blocks), thr_cmp, rows_per_block, self.n,
-                                  np.ones(n_blocks, dtype=bool), num)
-        cov_ref = np.where(tot > 0, num / np.maximum(tot, 1e-12), 1.0)
+        cov_ref = kernels_lb.block_coverage(ids, att, np.tile(self.p_ref, n_blocks), thr_cmp, rows_per_block, tot)
         req = np.minimum(c.c_min, cov_ref - c.coverage_slack - 1e-9)
         p_top = np.tile(np.maximum(np.minimum(self.p_ref, self.p_max), self.p_lo), n_blocks)
         # ``cov.min_coverage_powers`` with the exact coverage, block by block (each block's run is its run in
