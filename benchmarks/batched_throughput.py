@@ -10,6 +10,7 @@ busy machine slows every arm alike.
 
     python benchmarks/batched_throughput.py --task all --repeats 3
     python benchmarks/batched_throughput.py --task ra --ns 1,16,64 --rb-solver fast
+    python benchmarks/batched_throughput.py --task ra --ns 64 --rb-solver fast --threads 1,2
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ TASKS = {
     "lb": ("mndt/LoadBalancing-v0", {}),
 }
 DEFAULT_NS = {"ra": "1,16,64", "cs": "1,16,64,256", "lb": "1,8,32"}
+THREADED = {"ra"}  # tasks whose batched core takes ``threads``
 
 
 def array_bytes(obj: Any, seen: set[int] | None = None, depth: int = 0) -> int:
@@ -94,29 +96,38 @@ def batched_rate(venv: Any, seconds: float, seed: int) -> float:
     return n * venv.num_envs / (time.perf_counter() - t0)
 
 
-def run(task: str, ns: list[int], repeats: int, seconds: float, kw: dict[str, Any]) -> dict[str, Any]:
+def run(task: str, ns: list[int], repeats: int, seconds: float, kw: dict[str, Any],
+        threads: list[int] | None = None) -> dict[str, Any]:
     env_id, base_kw = TASKS[task]
     kw = {**base_kw, **kw}
-    venvs = {n: gym.make_vec(env_id, num_envs=n, vectorization_mode="vector_entry_point", **kw) for n in ns}
-    for v in venvs.values():  # warm up (first resets build caches)
+    threads = threads or [1]
+    arms = [(n, t) for n in ns for t in threads]
+    venvs = {(n, t): gym.make_vec(env_id, num_envs=n, vectorization_mode="vector_entry_point", **kw,
+                                  **({"threads": t} if t != 1 else {})) for n, t in arms}
+    for v in venvs.values():  # warm up (first resets build caches, first steps compile the kernels)
         v.reset(seed=0)
-    single_rate(env_id, {k: v for k, v in kw.items() if k != "rb_solver"}, 0.3, 0)
+        batched_rate(v, 0.0, 0)
+    single_kw = {k: v for k, v in kw.items() if k != "rb_solver"}
+    single_rate(env_id, single_kw, 0.3, 0)
     singles: list[float] = []
-    batched: dict[int, list[float]] = {n: [] for n in ns}
+    batched: dict[tuple[int, int], list[float]] = {a: [] for a in arms}
     for r in range(repeats):
-        singles.append(single_rate(env_id, {k: v for k, v in kw.items() if k != "rb_solver"}, seconds, r))
-        for n in ns:
-            batched[n].append(batched_rate(venvs[n], seconds, r))
+        singles.append(single_rate(env_id, single_kw, seconds, r))
+        for a in arms:
+            batched[a].append(batched_rate(venvs[a], seconds, r))
     single = float(np.median(singles))
     rows = []
     n0 = min(ns)
-    mem0 = array_bytes(venvs[n0].core)
-    for n in ns:
-        rate = float(np.median(batched[n]))
-        mem = array_bytes(venvs[n].core)
+    mem0 = array_bytes(venvs[(n0, threads[0])].core)
+    for n, t in arms:
+        rate = float(np.median(batched[(n, t)]))
+        mem = array_bytes(venvs[(n, t)].core)
         per_env = (mem - mem0) / (n - n0) if n > n0 else float("nan")  # the slope: what one more episode holds
-        rows.append({"n": n, "env_steps_per_s": rate, "ratio": rate / single, "ms_per_batched_step": 1e3 * n / rate,
-                     "state_mb": mem / 2**20, "state_kb_per_env": per_env / 1024})
+        rows.append({"n": n, "threads": t, "env_steps_per_s": rate, "ratio": rate / single,
+                     "ms_per_batched_step": 1e3 * n / rate, "state_mb": mem / 2**20,
+                     "state_kb_per_env": per_env / 1024})
+    for v in venvs.values():
+        v.close()
     return {"task": task, "env_id": env_id, "kwargs": kw, "single_steps_per_s": single, "batched": rows,
             "repeats": repeats, "seconds": seconds}
 
@@ -129,13 +140,14 @@ def show(res: dict[str, Any]) -> None:
         print(json.dumps(res, indent=1))
         return
     t = Table(title=f"{res['env_id']} {res['kwargs']}: single env {res['single_steps_per_s']:,.0f} steps/s")
-    for col in ("N", "env-steps/s", "× single", "ms / batched step", "state [MB]", "Δ state / env [kB]"):
+    for col in ("N", "threads", "env-steps/s", "× single", "ms / batched step", "state [MB]", "Δ state / env [kB]"):
         t.add_column(col, justify="right")
     for r in res["batched"]:
-        t.add_row(str(r["n"]), f"{r['env_steps_per_s']:,.0f}", f"{r['ratio']:.1f}", f"{r['ms_per_batched_step']:.2f}",
+        t.add_row(str(r["n"]), str(r["threads"]), f"{r['env_steps_per_s']:,.0f}", f"{r['ratio']:.1f}",
+                  f"{r['ms_per_batched_step']:.2f}",
                   f"{r['state_mb']:.2f}",
                   "—" if np.isnan(r["state_kb_per_env"]) else f"{r['state_kb_per_env']:.1f}")
-    Console().print(t)
+    Console(width=max(110, Console().width)).print(t)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -146,6 +158,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seconds", type=float, default=3.0, help="seconds per measurement")
     ap.add_argument("--scenario", default="toy")
     ap.add_argument("--rb-solver", default="exact", choices=["exact", "fast"], help="resource allocation only")
+    ap.add_argument("--threads", default="1", help="worker threads of the batched core, comma-separated (resource "
+                    "allocation and load balancing; each value is an arm of its own)")
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
     a = ap.parse_args(argv)
     out = []
@@ -154,7 +168,8 @@ def main(argv: list[str] | None = None) -> None:
         kw: dict[str, Any] = {"scenario": a.scenario}
         if task == "ra":
             kw["rb_solver"] = a.rb_solver
-        res = run(task, ns, a.repeats, a.seconds, kw)
+        threads = [int(x) for x in a.threads.split(",")] if task in THREADED else [1]
+        res = run(task, ns, a.repeats, a.seconds, kw, threads)
         show(res)
         out.append(res)
         sys.stdout.flush()

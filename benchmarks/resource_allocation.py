@@ -24,10 +24,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
-import numpy as np
+# one core: the paper target is a one-core figure (BLAS would otherwise spread the products over every core)
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import mndt_envs  # noqa: F401
+import gymnasium as gym  # noqa: E402
+import numpy as np  # noqa: E402
+
+import mndt_envs  # noqa: E402, F401
 
 ENV_ID = "mndt/ResourceAllocation-v0"
 
