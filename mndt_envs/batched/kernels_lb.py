@@ -27,6 +27,25 @@ __all__ = ["block_coverage", "block_min_powers", "candidate_rows", "mr_rows", "p
 _BLOCK = 256  # users per pass of the column kernels (their per-user state stays in the L1 cache)
 
 
+@njit(cache=False, nogil=True, inline="always")
+def _insert(val: np.ndarray, idx: np.ndarray, cv: np.ndarray, ci: np.ndarray, slots: int, fill: int,
+            nb: int) -> None:  # pragma: no cover - compiled
+    """Insert ``(cv[u], ci[u])`` into the kept lists ``val/idx[:slots, u]`` of the block's ``nb`` columns.
+
+    Compare-exchange down the list in the order (value descending, id ascending), branch-free so the
+    compiler vectorises over the columns; slot ``fill`` is still empty (taken unconditionally).
+    """
+    for p in range(slots):
+        free = p == fill
+        for u in range(nb):
+            v, i, x, j = val[p, u], idx[p, u], cv[u], ci[u]
+            sw = (x > v) | ((x == v) & (j < i)) | free
+            val[p, u] = x if sw else v
+            idx[p, u] = j if sw else i
+            cv[u] = v if sw else x
+            ci[u] = i if sw else j
+
+
 @njit(cache=False, nogil=True)
 def candidate_rows(rsrp: np.ndarray, p_ref: np.ndarray, k: int,
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - compiled
@@ -63,15 +82,7 @@ def candidate_rows(rsrp: np.ndarray, p_ref: np.ndarray, k: int,
                 ci[u] = c
             # insertion by compare-exchange down the kept list, in the order (value descending, cell ascending):
             # equal values keep the order of their cells (the stable order); slot c is free while c < kk
-            for p in range(min(c + 1, kk)):
-                free = p == c
-                for u in range(nb):
-                    v, i, x, j = val[p, u], idx[p, u], cv[u], ci[u]
-                    sw = (x > v) | ((x == v) & (j < i)) | free
-                    val[p, u] = x if sw else v
-                    idx[p, u] = j if sw else i
-                    cv[u] = v if sw else x
-                    ci[u] = i if sw else j
+            _insert(val, idx, cv, ci, min(c + 1, kk), c, nb)
         for u in range(nb):
             g = u0 + u
             bad = nan[u]
@@ -143,15 +154,7 @@ def mr_rows(cand_ids: np.ndarray, cand_att: np.ndarray, p32: np.ndarray, p64: np
                 for u in range(nb):
                     cv[u] = ninf if j == srv[u] else meas[j, u]
                     ci[u] = j
-                for p in range(min(j + 1, k)):
-                    free = p == j
-                    for u in range(nb):
-                        v, i, x, c = val[p, u], idx[p, u], cv[u], ci[u]
-                        sw = (x > v) | ((x == v) & (c < i)) | free
-                        val[p, u] = x if sw else v
-                        idx[p, u] = c if sw else i
-                        cv[u] = v if sw else x
-                        ci[u] = i if sw else c
+                _insert(val, idx, cv, ci, min(j + 1, k), j, nb)
         for u in range(nb):
             g = u0 + u
             bad = nan[u]
