@@ -149,13 +149,17 @@ def _deferred_acceptance(w: np.ndarray, cell_of: np.ndarray, cap: int, n_ids: in
         for c in range(n_ids):
             if counts[c] <= cap:
                 continue
-            mem = members[start[c]: start[c + 1]]
-            key = np.empty(len(mem))
-            for q in range(len(mem)):
-                key[q] = -w[held[mem[q]], mem[q]]
-            order = np.argsort(key, kind="mergesort")  # descending weight, ties by user index (stable)
+            mem = members[start[c]: start[c + 1]]  # in user order
+            for q in range(1, len(mem)):  # insertion sort by descending weight (stable: ties by user index)
+                v = mem[q]
+                x = w[held[v], v]
+                pos = q
+                while pos > 0 and w[held[mem[pos - 1]], mem[pos - 1]] < x:
+                    mem[pos] = mem[pos - 1]
+                    pos -= 1
+                mem[pos] = v
             for q in range(cap, len(mem)):
-                held[mem[order[q]]] = -1  # rejected: proposes to its next preference
+                held[mem[q]] = -1  # rejected: proposes to its next preference
     return held
 
 
