@@ -49,6 +49,8 @@ _TOTALS = ("energy_kwh", "energy_always_on_kwh", "demand_gbit", "unserved_gbit",
            "cells_on", "sites_on", "illegal_actions")
 
 
+_ONE_HOT = np.eye(4, dtype=np.float32)  # observation columns status_on .. status_waking of each status
+
 class BatchedCellSleepCore:
     """``n_envs`` cell-sleep episodes over one twin, stepped together.
 
@@ -81,6 +83,9 @@ class BatchedCellSleepCore:
         a_dense = np.asarray(b.A.toarray(), dtype=np.float64)  # (n_cells, n_grids) cover
         self.A = xp.asarray(a_dense, f64)
         self.AT = xp.asarray(np.ascontiguousarray(a_dense.T), f64)  # (n_grids, n_cells)
+        # float32 copies for the 0/1 products that only test "any" / "none" (integer sums: exact in float32)
+        self.A32 = xp.asarray(a_dense, xp.float32)
+        self.AT32 = xp.asarray(np.ascontiguousarray(a_dense.T), xp.float32)
         self.NT = xp.asarray(np.asarray(b.N.toarray(), dtype=np.float64).T, f64)  # (n_cells, n_cells), incl. self
         off = np.asarray(b.N.toarray(), dtype=bool)
         np.fill_diagonal(off, False)
@@ -155,9 +160,13 @@ class BatchedCellSleepCore:
 
     def _refill(self, i: int, k0: int) -> None:
         rows = min(self.noise_block, self.n_steps + HISTORY - k0)
-        z = np.zeros((self.noise_block, self.n_grids))
-        z[:rows] = self._noise_rngs[i].standard_normal((rows, self.n_grids))
-        self.z[i] = self.xp.asarray(z, self.xp.float64)
+        if self.xp.is_numpy:  # drawn in place: the same normals as standard_normal((rows, n_grids)), no copy
+            self._noise_rngs[i].standard_normal(out=self.z[i, :rows])
+            self.z[i, rows:] = 0.0
+        else:
+            z = np.zeros((self.noise_block, self.n_grids))
+            z[:rows] = self._noise_rngs[i].standard_normal((rows, self.n_grids))
+            self.z[i] = self.xp.asarray(z, self.xp.float64)
         self.z_k0[i] = k0
 
     def _demand_rows(self, k: np.ndarray, rows: np.ndarray | None = None) -> Any:
@@ -255,8 +264,8 @@ class BatchedCellSleepCore:
             can_leave = can_leave & (load_h + ahead <= neigh_spare + 1e-9)
         over = on & (free < 0)
         unmet = (n_act == 0) & pos
-        unmet = unmet | ((xp.astype(over, xp.float64) @ self.A) > 0)
-        self.mask_grid = xp.where(on, can_leave, (xp.astype(unmet, xp.float64) @ self.AT) == 0)
+        unmet = unmet | ((xp.astype(over, xp.float32) @ self.A32) > 0)
+        self.mask_grid = xp.where(on, can_leave, (xp.astype(unmet, xp.float32) @ self.AT32) == 0)
         alive = xp.astype(self.status != OFF, xp.float64)
         self.site_alive_count = alive @ self.S  # (N, n_sites)
         self.mask_site = (self.site_alive_count[:, self.site] - alive) == 0
@@ -272,9 +281,11 @@ class BatchedCellSleepCore:
         unmet = self.no_server + self.d_over_denom * (ratio @ self.A)
         n_off = self.n_cover - self.n_act
         has_off = n_off > 0
-        r0 = xp.where(has_off, unmet / xp.where(has_off, n_off, 1.0), 0.0) @ self.AT
-        r1 = xp.where(has_off, 0.0, unmet / self.n_cover) @ self.AT
-        return xp.astype(~on, xp.float64) * r0 + r1
+        cat = np.concatenate if xp.is_numpy else xp.lib.cat
+        n = self.n_envs
+        r01 = cat([xp.where(has_off, unmet / xp.where(has_off, n_off, 1.0), 0.0),
+                   xp.where(has_off, 0.0, unmet / self.n_cover)], 0) @ self.AT  # one product: (2N, n_cells)
+        return xp.astype(~on, xp.float64) * r01[:n] + r01[n:]
 
     # ---------------------------------------------------------------- step
     def validate_actions(self, actions: Any) -> Any:
@@ -448,7 +459,7 @@ class BatchedCellSleepCore:
             f[:, :, F["tod_sin"]] = np.sin(tod)[:, None]
             f[:, :, F["tod_cos"]] = np.cos(tod)[:, None]
             f[:, :, F["demand_t-1"]: F[f"demand_t-{HISTORY}"] + 1] = hist.transpose(0, 2, 1)
-            f[:, :, F["status_on"]: F["status_waking"] + 1] = st[:, :, None] == np.arange(4, dtype=np.int8)
+            f[:, :, F["status_on"]: F["status_waking"] + 1] = _ONE_HOT[st]  # rows of eye(4) by status
             f[:, :, F["site_on"]] = site_on
             f[:, :, F["site_cells_on"]] = share_on
             f[:, :, F["mask_grid_ok"]] = self.mask_grid
