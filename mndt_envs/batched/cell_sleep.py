@@ -274,18 +274,20 @@ class BatchedCellSleepCore:
         cat = np.concatenate if xp.is_numpy else xp.lib.cat
         self.action_mask = cat([ones, mg, mg], 2)  # (N, n_cells, 3) int8
 
-    def _blame(self, on: Any) -> Any:
+    def _blame(self, on: Any, rows: Any) -> Any:
+        """(len(rows), n_cells) unserved traffic blamed on each cell, for the episodes ``rows`` (row by row)."""
         xp = self.xp
-        lp = self.load > 0
-        ratio = xp.where(lp, self.cap * self.excess / xp.where(lp, self.load, 1.0), 0.0)
-        unmet = self.no_server + self.d_over_denom * (ratio @ self.A)
-        n_off = self.n_cover - self.n_act
+        load, excess = self.load[rows], self.excess[rows]
+        lp = load > 0
+        ratio = xp.where(lp, self.cap * excess / xp.where(lp, load, 1.0), 0.0)
+        unmet = self.no_server[rows] + self.d_over_denom[rows] * (ratio @ self.A)
+        n_off = self.n_cover - self.n_act[rows]
         has_off = n_off > 0
         cat = np.concatenate if xp.is_numpy else xp.lib.cat
-        n = self.n_envs
+        n = len(unmet)
         r01 = cat([xp.where(has_off, unmet / xp.where(has_off, n_off, 1.0), 0.0),
-                   xp.where(has_off, 0.0, unmet / self.n_cover)], 0) @ self.AT  # one product: (2N, n_cells)
-        return xp.astype(~on, xp.float64) * r01[:n] + r01[n:]
+                   xp.where(has_off, 0.0, unmet / self.n_cover)], 0) @ self.AT  # one product: (2n, n_cells)
+        return xp.astype(~on[rows], xp.float64) * r01[:n] + r01[n:]
 
     # ---------------------------------------------------------------- step
     def validate_actions(self, actions: Any) -> Any:
@@ -386,9 +388,10 @@ class BatchedCellSleepCore:
         overhead = alive_f * (self.bbu_w * (1.0 + self.aircon))
         share = (overhead + site_sw) / self.cells_per_site  # (N, n_sites)
         agent_r = -(cell_p * (1.0 + self.aircon) + share[:, self.site] + cell_sw) / scale
-        if c.unserved_penalty > 0 and bool(xp.any(unserved > 0)):
-            blame = self._blame(on) * self.step_s / 1e9
-            agent_r = xp.where((unserved > 0)[:, None], agent_r - c.unserved_penalty * blame, agent_r)
+        if c.unserved_penalty > 0 and bool(xp.any(unserved > 0)):  # only the episodes with unserved traffic
+            rows = xp.asarray(np.flatnonzero(xp.to_numpy(unserved) > 0))
+            blame = self._blame(on, rows) * self.step_s / 1e9
+            agent_r[rows] = agent_r[rows] - c.unserved_penalty * blame
         hist = xp.copy(self.hist)
         hist[:, 1:] = self.hist[:, :-1]
         hist[:, 0] = self.util_all
