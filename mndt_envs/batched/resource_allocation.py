@@ -262,13 +262,19 @@ class BatchedResourceAllocationCore:
         arrived = dist <= step
         frac = np.where(arrived, 1.0, step / np.maximum(dist, 1e-12))
         self.pos[ix] = pos + delta * frac[..., None]
-        for j in np.flatnonzero(arrived.any(axis=1)):  # the episodes' own generators draw the new legs
-            i = rows[j]
-            a = arrived[j]
-            na = int(a.sum())
-            rng = self.rngs[i]
-            self.dst[i, a] = rng.uniform(0.0, 1.0, (na, 2)) * self.size
-            self.speed[i, a] = rng.uniform(self.speed_range[0], self.speed_range[1], na)
+        jj, uu = np.nonzero(arrived)  # (episode, user) of each arrival, grouped by episode
+        if len(jj) == 0:
+            return
+        counts = np.bincount(jj, minlength=len(rows)).tolist()
+        lo, hi = self.speed_range
+        dst, spd = [], []
+        for j in np.flatnonzero(counts).tolist():  # the episodes' own generators draw the new legs, in their order
+            rng = self.rngs[rows[j]]
+            dst.append(rng.uniform(0.0, 1.0, (counts[j], 2)))
+            spd.append(rng.uniform(lo, hi, counts[j]))
+        ii = rows[jj]
+        self.dst[ii, uu] = np.concatenate(dst) * self.size
+        self.speed[ii, uu] = np.concatenate(spd)
 
     def _update_channel(self, rows: np.ndarray) -> None:
         """Gains, top-k candidates and full-load rate estimates of ``rows`` (the single core's ``_update_channel``)."""
