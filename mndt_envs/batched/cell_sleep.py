@@ -138,6 +138,7 @@ class BatchedCellSleepCore:
         self.totals = {k: xp.zeros((n,)) for k in _TOTALS}
         self._obs_buf: np.ndarray | None = None
         self._ar = xp.arange(n)
+        self._flat3 = xp.arange(n * self.n_cells).reshape(n, self.n_cells) * N_ACTIONS  # row starts of action_mask
 
     # ---------------------------------------------------------------- demand
     def _draw_demand(self, i: int, rng: np.random.Generator) -> None:
@@ -183,7 +184,7 @@ class BatchedCellSleepCore:
         sig = self.cfg.noise_sigma
         kk = xp.asarray(k)
         zi = xp.asarray(np.clip(k - self.z_k0, 0, self.noise_block - 1))
-        z = self.z[self._ar, zi]  # (N, n_grids)
+        z = self.z.reshape(-1, self.n_grids)[self._ar * self.noise_block + zi]  # (N, n_grids): row zi of each
         noise = xp.exp(sig * z - 0.5 * sig * sig)
         res_k = self.res[kk][:, None]
         prof = res_k + (self.bus[kk][:, None] - res_k) * self.mix
@@ -325,7 +326,7 @@ class BatchedCellSleepCore:
         every = bool(act_np.all())
         if not every:
             a = xp.where(act[:, None], a, xp.astype(self.logical, a.dtype))
-        legal = xp.take_along_axis(self.action_mask, a[:, :, None], axis=2)[:, :, 0] > 0
+        legal = self.action_mask.reshape(-1)[self._flat3 + a] > 0  # the mask of each chosen action (one gather)
         illegal = ~legal if every else ~legal & act[:, None]
         n_illegal = xp.sum(xp.astype(illegal, xp.float64), axis=1)
         if bool(xp.any(illegal)):
