@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 from scipy.signal import lfilter
 from scipy.special import ndtr
 
@@ -155,6 +156,35 @@ def correlated_field(rng: np.random.Generator, n: int, shape: tuple[int, int], s
         w = lfilter(b, [1.0, -a], w, axis=axis, zi=zi)[0]
     return w.astype(np.float32)
 
+
+
+@njit(cache=False, nogil=True)
+def _bilinear(m: np.ndarray, i00: np.ndarray, nx: int, wx: np.ndarray, wy: np.ndarray) -> np.ndarray:
+    """(n, n_cells) bilinear interpolation of the map rows ``m`` (ny·nx, n_cells) float32 at each user.
+
+    The four corners ``i00``, ``i00 + 1``, ``i00 + nx``, ``i00 + nx + 1`` weighted by the float32 products
+    ``(1-wx)(1-wy)``, ``wx(1-wy)``, ``(1-wx)wy``, ``wx·wy`` and summed in that order: the same float32
+    operations as the row gathers ``m.take(i00, axis=0) * w00 + ...`` in numpy, in one pass (compiled on the
+    first call; no on-disk cache).
+    """
+    n = len(i00)
+    c = m.shape[1]
+    g = np.empty((n, c), dtype=m.dtype)
+    one = np.float32(1.0)
+    for u in range(n):
+        a, b = wx[u], wy[u]
+        w00 = (one - a) * (one - b)
+        w01 = a * (one - b)
+        w10 = (one - a) * b
+        w11 = a * b
+        r = i00[u]
+        for k in range(c):
+            x = m[r, k] * w00
+            x += m[r + 1, k] * w01
+            x += m[r + nx, k] * w10
+            x += m[r + nx + 1, k] * w11
+            g[u, k] = x
+    return g
 
 @dataclass
 class _Grid:
@@ -332,17 +362,8 @@ class StatisticalChannel:
         fy = np.clip((xy[:, 1] - gr.y0) / gr.step, 0.0, gr.ny - 1.000001)
         ix, iy = fx.astype(np.int64), fy.astype(np.int64)
         wx, wy = (fx - ix).astype(np.float32), (fy - iy).astype(np.float32)
-        i00 = iy * gr.nx + ix
-        m = self._maps
-        # m[i] * w summed over the four corners, in this order; the corner rows are taken into one
-        # reused buffer (the same products and sums as with fresh temporaries, without their allocation)
-        g = m.take(i00, axis=0)
-        g *= ((1 - wx) * (1 - wy))[:, None]
-        t = np.empty_like(g)
-        for di, wc in ((1, wx * (1 - wy)), (gr.nx, (1 - wx) * wy), (gr.nx + 1, wx * wy)):
-            np.take(m, i00 + di, axis=0, out=t, mode="clip")  # indices are in range (clipped above)
-            t *= wc[:, None]
-            g += t
+        i00 = iy * gr.nx + ix  # corners i00, +1, +nx, +nx+1 are in range (clipped above)
+        g = _bilinear(self._maps, i00, gr.nx, wx, wy)
         return self._apply_o2i(np.ascontiguousarray(g.T), xy, indoor)
 
     def _indoor_runs(self) -> list[tuple[int, int, int]]:
