@@ -27,6 +27,20 @@ RB assignment (``rb_solver``):
 
 Only ``action_mode="demand"`` (the default), ``users.mobility`` ``"straight"``/``"static"`` and the
 default uniform demand are batched; other settings raise ``ConfigError`` naming the single env.
+
+Backends: numpy (default; the compiled kernels above, worker ``threads`` over runs of episodes) or
+torch (``backend="torch"``, ``device="cuda"`` where a GPU is present, else CPU tensors) with
+``rb_solver="fast"`` and the statistical channel only. On torch the per-step arithmetic runs on the
+device (:mod:`mndt_envs.batched.torch_ra`): the radio-map lookup and O2I of the statistical channel,
+the fading gather from the bank, top-k candidates (a stable descending sort: ties to the lower cell),
+the rate estimates, the deferred-acceptance rounds as tensor operations, the fast solver's classes
+in turn (inside a class every BS of every episode at once, rank by rank; the interference from the
+classes decided before by one batched product per class), SINR and the bookkeeping. The episodes'
+generators, the users' moves and the step counters stay on the host (positions are copied to the
+device each step); the exact Hungarian association of small scenarios runs on the host as on numpy.
+State attributes (``glin``, ``remaining``, ...) are tensors, step results tensors (``terminated`` and
+``truncated`` numpy); the results are close to the numpy core's, not bit-identical (float32 sums in
+other orders).
 """
 
 from __future__ import annotations
@@ -45,9 +59,11 @@ from ..tasks.resource_allocation.links import candidates
 from ..tasks.resource_allocation.matching import deferred_acceptance, exact_association
 from ..twin import radio
 from ..twin.channel.fading import jakes_bank
+from ..twin.channel.statistical import StatisticalChannel
 from ..twin.defaults import StaticMobility, StraightLineMobility, UniformDemand
 from .common import batch_result, check_rows, episode_seeds, make_generators, positive_int, seed_rows
 from .kernels import class_greedy_rbs, class_order
+from .torch_ra import TorchResourceAllocation
 from .xp import get_namespace
 
 __all__ = ["BatchedResourceAllocationCore", "RB_SOLVERS"]
@@ -64,13 +80,16 @@ class BatchedResourceAllocationCore:
         n_envs: batch size ``N``.
         scenario: preset name, dict or ``ScenarioConfig``.
         config: the single env's ``config`` kwarg (scenario overrides + ``"task"``).
-        backend: ``"numpy"`` only (the matching is sort- and scipy-based); ``"torch"`` raises.
-        device: must be None or ``"cpu"``.
-        rb_solver: ``"exact"`` (the single core's per-BS Hungarian, sequential over BSs) or ``"fast"``.
+        backend: ``"numpy"`` (default) or ``"torch"`` (``rb_solver="fast"`` and the statistical channel only;
+            see the module docstring).
+        device: torch device (``None``: ``"cuda"`` when available, else ``"cpu"``; ``"cuda"`` without a GPU raises);
+            None or ``"cpu"`` for numpy.
+        rb_solver: ``"exact"`` (the single core's per-BS Hungarian, sequential over BSs; numpy only) or ``"fast"``.
         rb_classes: BS classes of the fast solver (0: ``max(8, ceil(n_cells / 8))``; more classes are closer to
             deciding the BSs one by one, and slower).
         threads: worker threads; the episodes are cut into ``threads`` runs stepped concurrently (numpy and
             the compiled kernels release the GIL). Results do not depend on it: episodes never interact.
+            Numpy only: torch runs its own parallel kernels, so ``threads > 1`` with torch raises.
     """
 
     def __init__(self, n_envs: int, scenario: Any = "toy", config: dict[str, Any] | None = None, *,
@@ -79,15 +98,17 @@ class BatchedResourceAllocationCore:
         positive_int("n_envs", n_envs)
         self.threads = positive_int("threads", threads)
         self._pool: ThreadPoolExecutor | None = None
-        if backend != "numpy":
-            raise ValueError(f"backend = {backend!r}: the batched resource-allocation core runs on 'numpy' only "
-                             "(its matching is sort- and scipy-based); cell sleep and load balancing also run on torch")
         if rb_solver not in RB_SOLVERS:
             raise ValueError(f"rb_solver = {rb_solver!r}: allowed values are {', '.join(map(repr, RB_SOLVERS))}")
+        if backend == "torch":
+            _check_torch(rb_solver, device, self.threads)
         self.xp = get_namespace(backend, device)
         self.base = b = ResourceAllocationCore(scenario, config)
         self.cfg = b.cfg
         tw = b.twin
+        if backend == "torch" and type(tw.channel) is not StatisticalChannel:
+            raise ConfigError(f"channel.model = {tw.cfg.channel.model!r}: backend='torch' supports the 'statistical' "
+                              "channel only (its radio-map lookup runs on the device); use backend='numpy'")
         if self.cfg.action_mode != "demand":
             raise ConfigError(f"task.action_mode = {self.cfg.action_mode!r}: the batched core supports 'demand'; "
                               "use the single env (gym.make('mndt/ResourceAllocation-v0')) for 'direct'")
@@ -163,6 +184,12 @@ class BatchedResourceAllocationCore:
         self.cand_gain_db = np.zeros((n, self.k, u), dtype=np.float32)
         self.rate_est = np.zeros((n, self.k, u))
         self._eu = np.arange(n)[:, None] * u + np.arange(u)[None, :]  # (N, U) global user index
+        self._dev: TorchResourceAllocation | None = None
+        if not self.xp.is_numpy:  # the device state; the core's state attributes become its tensors
+            self._dev = dev = TorchResourceAllocation(self)
+            for name in dev.STATE:
+                setattr(self, name, getattr(dev, name))
+            self.total = np.zeros((n, u))  # the host keeps the demands it draws; the device a copy
 
     def _ix(self, rows: np.ndarray) -> Any:
         """``rows`` (sorted, unique) as an index: a slice (views, not copies) when they are consecutive."""
@@ -240,6 +267,9 @@ class BatchedResourceAllocationCore:
                     self.los[i] = (self._los_amp * np.exp(1j * phase)).astype(np.complex64)
         self.t[idx] = 0
         self.fad_t[idx] = 0.0
+        if self._dev is not None:
+            self._dev.reset_rows(idx)
+            return
         self.remaining[idx] = self.total[idx]
         for a in (self.satisfied, self.throughput, self.rate, self.unmet):
             a[idx] = 0.0
@@ -477,6 +507,8 @@ class BatchedResourceAllocationCore:
 
     def step(self, actions: Any, active: Any = None) -> StepResult:
         """One step of every active episode: ``actions`` (N, n_users) demand fractions in [0, 1]."""
+        if self._dev is not None:
+            return self._step_torch(actions, active)
         act = check_rows(active, self.n_envs)
         a = self.validate_actions(actions)
         rows = np.flatnonzero(act)
@@ -501,8 +533,37 @@ class BatchedResourceAllocationCore:
             res.episode = ep
         return res
 
-    def episode_metrics(self) -> dict[str, np.ndarray]:
-        """(N,) metrics of each episode so far (the single core's ``episode_metrics``)."""
+    def _step_torch(self, actions: Any, active: Any) -> StepResult:
+        """:meth:`step` on the torch backend: the same fields, as tensors (``terminated``, ``truncated``: numpy)."""
+        dev = self._dev
+        assert dev is not None
+        xp = self.xp
+        act = check_rows(active, self.n_envs)
+        a = self.validate_actions(xp.to_numpy(actions) if not isinstance(actions, np.ndarray) else actions)
+        rows = np.flatnonzero(act)
+        n = self.n_envs
+        out = {key: xp.zeros((n,)) for key in ("reward", "cost", "thr_bw", "served", "sat_ratio")}
+        term = np.zeros(n, dtype=bool)
+        if len(rows):
+            self.last_rb, self.last_power = dev.step_rows(xp.asarray(a, xp.float64), rows, out, term)
+        reward, cost, thr_bw, served, sat_ratio = (out[k] for k in ("reward", "cost", "thr_bw", "served", "sat_ratio"))
+        res = batch_result(
+            reward=reward, agent_rewards=None, cost=cost, terminated=term, truncated=np.zeros(n, dtype=bool),
+            reward_terms={"throughput": reward},
+            kpis={"throughput_bw": thr_bw, "unmet_bits": dev.unmet.sum(dim=1) * xp.asarray(act, xp.float64),
+                  "satisfaction_ratio": sat_ratio, "episode_throughput_bw": dev.throughput.sum(dim=1) / self.bw,
+                  "episode_satisfied_bits": dev.satisfied.sum(dim=1),
+                  "episode_demand_bits": dev.total.sum(dim=1), "served_users": served},
+        )
+        if term.any():
+            tt = xp.asarray(term)
+            res.episode = {k: xp.where(tt, v, math.nan) for k, v in dev.episode_metrics().items()}
+        return res
+
+    def episode_metrics(self) -> dict[str, Any]:
+        """(N,) metrics of each episode so far (the single core's ``episode_metrics``; tensors on torch)."""
+        if self._dev is not None:
+            return self._dev.episode_metrics()
         total_demand = np.maximum(self.total.sum(axis=1), 1e-12)
         return {
             "throughput_bw": self.throughput.sum(axis=1) / self.bw,
@@ -513,8 +574,10 @@ class BatchedResourceAllocationCore:
         }
 
     # ------------------------------------------------------------------ observation
-    def observation(self) -> dict[str, np.ndarray]:
-        """The single env's observation dict with a leading batch dimension (float32 in [0, 1])."""
+    def observation(self) -> dict[str, Any]:
+        """The single env's observation dict with a leading batch dimension (float32 in [0, 1]; tensors on torch)."""
+        if self._dev is not None:
+            return self._dev.observation()
         n = self.n_envs
         rem = np.clip(self.remaining / max(self.max_demand_bits, 1e-12), 0.0, 1.0)
         steps_left = self.cfg.episode_steps - self.t
@@ -525,3 +588,28 @@ class BatchedResourceAllocationCore:
             "gains": np.clip((self.cand_gain_db.transpose(0, 2, 1) + 160.0) / 160.0, 0.0, 1.0).astype(np.float32),
             "association": ((self.serving + 1) / self.n_cells).astype(np.float32),
         }
+
+
+def _check_torch(rb_solver: str, device: str | None, threads: int) -> None:
+    """Clear errors for the settings the torch backend does not run (before the twin is built)."""
+    if rb_solver != "fast":
+        raise ValueError(f"rb_solver = {rb_solver!r} with backend='torch': the exact solver runs on 'numpy' only "
+                         "(one scipy Hungarian assignment per BS); use rb_solver='fast' with torch")
+    if threads > 1:
+        raise ValueError(f"threads = {threads} with backend='torch': worker threads apply to the numpy backend only "
+                         "(torch runs its own parallel kernels); use threads=1")
+    try:
+        import torch
+    except ImportError as e:
+        raise ValueError("backend = 'torch': torch is not installed; use backend='numpy'") from e
+    if device is None:
+        return
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise ValueError(f"device = {device!r}: not a torch device ({e}); use 'cpu', 'cuda' or None") from e
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device = {device!r}: torch sees no CUDA device here; use device='cpu' (or None: CUDA "
+                         "when available, else the CPU)")
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"device = {device!r}: the torch backend runs on 'cpu' or 'cuda'")

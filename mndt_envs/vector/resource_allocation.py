@@ -26,11 +26,13 @@ class ResourceAllocationVectorEnv(BatchedVectorEnv):
         rb_solver: ``"exact"`` (the single env's per-BS Hungarian; same rollouts) or ``"fast"``
             (BS classes in turn, greedy per-user RBs; see :mod:`mndt_envs.batched.resource_allocation`).
         rb_classes: BS classes of the fast solver (0: automatic).
-        backend: ``"numpy"`` only for this task.
-        device: must be None or ``"cpu"``.
+        backend: ``"numpy"`` or ``"torch"`` (with ``rb_solver="fast"`` and the statistical channel; the core's
+            arithmetic; observations, rewards and infos are returned as numpy).
+        device: torch device (``None``: CUDA when available); None or ``"cpu"`` for numpy.
         render_mode: must be None.
         max_episode_steps: ignored (accepted from Gymnasium's ``make_vec``).
-        threads: worker threads stepping runs of episodes concurrently (the same results for any value).
+        threads: worker threads stepping runs of episodes concurrently (the same results for any value; numpy
+            only, 1 with torch).
     """
 
     def __init__(self, num_envs: int = 1, scenario: Any = "toy", config: dict[str, Any] | None = None,
@@ -45,8 +47,9 @@ class ResourceAllocationVectorEnv(BatchedVectorEnv):
         self.core.close()
 
     def _observe(self) -> dict[str, np.ndarray]:
-        return self.core.observation()
+        xp = self.xp
+        return {k: np.asarray(xp.to_numpy(v)) for k, v in self.core.observation().items()}
 
     def _reset_info(self, rows: np.ndarray) -> dict[str, Any]:
         return {"satisfaction_ratio": np.zeros(self.num_envs),
-                "episode_demand_bits": self.core.total.sum(axis=1)}
+                "episode_demand_bits": np.asarray(self.core.total).sum(axis=1)}
