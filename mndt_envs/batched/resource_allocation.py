@@ -32,7 +32,7 @@ Backends: numpy (default; the compiled kernels above, worker ``threads`` over ru
 torch (``backend="torch"``, ``device="cuda"`` where a GPU is present, else CPU tensors) with
 ``rb_solver="fast"`` and the statistical channel only. On torch the per-step arithmetic runs on the
 device (:mod:`mndt_envs.batched.torch_ra`): the radio-map lookup and O2I of the statistical channel,
-the fading gather from the bank, top-k candidates (a stable descending sort: ties to the lower cell),
+the fading gather from the bank, top-k candidates (k max passes: ties to the lower cell, as numpy),
 the rate estimates, the deferred-acceptance rounds as tensor operations, the fast solver's classes
 in turn (inside a class every BS of every episode at once, rank by rank; the interference from the
 classes decided before by one batched product per class), SINR and the bookkeeping. The episodes'
