@@ -18,7 +18,8 @@ import numpy as np
 
 from ..tasks.contract import StepResult  # batched: every field with a leading dimension N
 
-__all__ = ["StepResult", "batch_result", "episode_seeds", "make_generators", "check_rows", "seed_rows", "positive_int"]
+__all__ = ["StepResult", "batch_result", "episode_seeds", "make_generators", "check_rows", "seed_rows", "positive_int",
+           "account_demand"]
 
 
 def positive_int(name: str, value: Any) -> int:
@@ -90,3 +91,46 @@ def batch_result(**fields: Any) -> StepResult:
     fields.setdefault("reward_terms", {})
     fields.setdefault("kpis", {})
     return StepResult(**fields)
+
+
+def account_demand(xp: Any, st: Any, ix: Any, serving: Any, rate: Any, thr: Any, steps_left: Any, bw: float,
+                   step_s: float) -> tuple[Any, Any, Any, Any]:
+    """Resource allocation's demand bookkeeping for one step of the episodes ``ix``, on numpy or torch.
+
+    Each user's due share is its remaining demand over the steps left; what the step delivered beyond the
+    remaining demand is not counted; the shortfall against the due share is the unmet demand (the cost).
+    Updates ``st``'s ``rate``, ``unmet``, ``remaining``, ``satisfied``, ``throughput``, ``serving``,
+    ``ep_reward`` and ``ep_cost`` rows ``ix``.
+
+    Args:
+        xp: the array namespace (numpy or torch).
+        st: the state holding those (N, n_users) / (N,) arrays and ``total`` (N, n_users) [bit].
+        ix: the episodes (a slice or indices).
+        serving: (m, n_users) serving cell of each user (−1 unserved).
+        rate: (m, n_users) [bit/s] achieved rates.
+        thr: (m, n_users) [bit] this step's throughput.
+        steps_left: (m,) steps left in each episode, this one included.
+        bw: bandwidth [Hz].
+        step_s: step length [s].
+
+    Returns:
+        (throughput in units of bandwidth, reward, cost, total demand), each (m,).
+    """
+    rem = st.remaining[ix]
+    due = rem / steps_left[:, None]
+    sat = xp.minimum(rem, thr)
+    unmet = xp.maximum(due - sat, 0.0)
+    st.rate[ix] = rate
+    st.unmet[ix] = unmet
+    st.remaining[ix] = rem - sat
+    st.satisfied[ix] += sat
+    st.throughput[ix] += thr
+    st.serving[ix] = serving
+    total_demand = xp.maximum(xp.sum(st.total[ix], axis=1), 1e-12)
+    tb = xp.sum(thr, axis=1) / bw
+    rw = tb / (thr.shape[1] * step_s)
+    cs = xp.sum(unmet, axis=1) / total_demand
+    st.ep_reward[ix] += rw
+    st.ep_cost[ix] += cs
+    return tb, rw, cs, total_demand
+

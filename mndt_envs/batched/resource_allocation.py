@@ -61,7 +61,7 @@ from ..twin import radio
 from ..twin.channel.fading import jakes_bank
 from ..twin.channel.statistical import StatisticalChannel
 from ..twin.defaults import StaticMobility, StraightLineMobility, UniformDemand
-from .common import batch_result, check_rows, episode_seeds, make_generators, positive_int, seed_rows
+from .common import account_demand, batch_result, check_rows, episode_seeds, make_generators, positive_int, seed_rows
 from .kernels import class_greedy_rbs, class_order
 from .torch_ra import TorchResourceAllocation
 from .xp import get_namespace
@@ -452,7 +452,7 @@ class BatchedResourceAllocationCore:
                    ) -> tuple[np.ndarray, np.ndarray]:
         """Step the episodes ``rows`` (a run of one shard), writing their entries of ``out`` and ``term``."""
         ix = self._ix(rows)  # a slice when the rows are consecutive: views, not copies
-        u, c = self.n_users, self.n_cells
+        c = self.n_cells
         reward, cost, thr_bw, served, sat_ratio = (out[k] for k in ("reward", "cost", "thr_bw", "served", "sat_ratio"))
         ar = a[ix]
         requested = ar * self.remaining[ix]
@@ -478,22 +478,8 @@ class BatchedResourceAllocationCore:
         rate = np.asarray(self.bw) * np.log2(1.0 + np.maximum(sinr, 0.0))
         thr = rate * self.cfg.step_s
         steps_left = (self.cfg.episode_steps - self.t[ix]).astype(np.float64)
-        rem = self.remaining[ix]
-        due = rem / steps_left[:, None]
-        sat = np.minimum(rem, thr)
-        unmet = np.maximum(due - sat, 0.0)
-        self.rate[ix] = rate
-        self.unmet[ix] = unmet
-        self.remaining[ix] = rem - sat
-        self.satisfied[ix] += sat
-        self.throughput[ix] += thr
-        self.serving[ix] = serving
-        total_demand = np.maximum(self.total[ix].sum(axis=1), 1e-12)
-        tb = thr.sum(axis=1) / self.bw
-        rw = tb / (u * self.cfg.step_s)
-        cs = unmet.sum(axis=1) / total_demand
-        self.ep_reward[ix] += rw
-        self.ep_cost[ix] += cs
+        tb, rw, cs, total_demand = account_demand(self.xp, self, ix, serving, rate, thr, steps_left, self.bw,
+                                                  self.cfg.step_s)
         self.t[ix] += 1
         reward[ix], cost[ix], thr_bw[ix] = rw, cs, tb
         served[ix] = on.sum(axis=1)

@@ -25,6 +25,7 @@ import numpy as np
 
 from ..tasks.resource_allocation import EXACT_MATCH_LIMIT
 from ..tasks.resource_allocation.matching import exact_association
+from .common import account_demand
 
 if TYPE_CHECKING:  # pragma: no cover
     from .resource_allocation import BatchedResourceAllocationCore
@@ -382,22 +383,8 @@ class TorchResourceAllocation:
         rate = float(core.bw) * torch.log2(1.0 + sinr.clamp(min=0.0))
         thr = rate * core.cfg.step_s
         steps_left = self.t((core.cfg.episode_steps - core.t[rows]).astype(np.float64))
-        rem = self.remaining[ix]
-        due = rem / steps_left[:, None]
-        sat = torch.minimum(rem, thr)
-        unmet = (due - sat).clamp(min=0.0)
-        self.rate[ix] = rate
-        self.unmet[ix] = unmet
-        self.remaining[ix] = rem - sat
-        self.satisfied[ix] += sat
-        self.throughput[ix] += thr
-        self.serving[ix] = serving
-        total_demand = self.total[ix].sum(dim=1).clamp(min=1e-12)
-        tb = thr.sum(dim=1) / core.bw
-        rw = tb / (u * core.cfg.step_s)
-        cs = unmet.sum(dim=1) / total_demand
-        self.ep_reward[ix] += rw
-        self.ep_cost[ix] += cs
+        tb, rw, cs, total_demand = account_demand(core.xp, self, ix, serving, rate, thr, steps_left, core.bw,
+                                                  core.cfg.step_s)
         core.t[rows] += 1
         out["reward"][ix], out["cost"][ix], out["thr_bw"][ix] = rw, cs, tb
         out["served"][ix] = on.sum(dim=1).to(f64)
