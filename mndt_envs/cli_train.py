@@ -31,6 +31,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 
 from .integrations.common import agent_kind, is_multi_agent, scalars, step_cost, step_reward
 from .registration import task as task_spec
+from .twin.cache import atomic_path
 
 __all__ = ["train", "load_policy", "evaluate_run", "HEADLINE"]
 
@@ -93,12 +94,10 @@ class _Curve:
         keys: list[str] = []
         for r in self.rows:
             keys += [k for k in r if k not in keys]
-        tmp = self.path.with_suffix(".csv.tmp")
-        with tmp.open("w", newline="") as fh:
+        with atomic_path(self.path) as tmp, tmp.open("w", newline="") as fh:
             w = csv.DictWriter(fh, fieldnames=keys)
             w.writeheader()
             w.writerows(self.rows)
-        tmp.replace(self.path)
 
     def plot(self, path: Path, title: str, headline: str | None) -> None:
         import matplotlib
@@ -117,10 +116,9 @@ class _Curve:
             ax.grid(alpha=0.3)
         fig.suptitle(title)
         fig.tight_layout()
-        tmp = path.with_suffix(".tmp.png")
-        fig.savefig(tmp, dpi=110)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=110)
         plt.close(fig)
-        tmp.replace(path)
 
 
 def _progress() -> Progress:
@@ -328,9 +326,8 @@ def train(
     meta = {"env": env, "task": spec.name, "multi_agent": multi, "backend": backend, "env_kwargs": kwargs,
             "seed": seed, "train_batch_size": train_batch_size, "num_env_runners": num_env_runners,
             "address": address, **res}
-    tmp = out / "train.json.tmp"
-    tmp.write_text(json.dumps(meta, indent=1))
-    tmp.replace(out / "train.json")
+    with atomic_path(out / "train.json") as tmp:
+        tmp.write_text(json.dumps(meta, indent=1))
     if curve.rows:
         curve.plot(out / "curve.png", f"{env} ({backend})", HEADLINE.get(spec.name))
     last = curve.rows[-1] if curve.rows else {}

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from mndt_envs.twin.cache import ArtifactCache, cache_key, default_cache_dir
+from mndt_envs.twin.cache import ArtifactCache, atomic_path, cache_key, default_cache_dir
 
 
 def test_put_get_round_trip(tmp_path) -> None:
@@ -205,3 +205,16 @@ def test_stale_temporaries_are_cleaned(tmp_path) -> None:
         held.release()
     names = {p.name for p in parent.iterdir() if p.is_dir()}
     assert names == {"other", live.name, fresh.name}
+
+
+def test_atomic_path_replaces_on_success_and_keeps_the_old_file_on_error(tmp_path) -> None:
+    target = tmp_path / "sub" / "fig.png"
+    with atomic_path(target) as tmp:
+        assert tmp.parent == target.parent and tmp.suffix == ".png" and tmp != target
+        tmp.write_bytes(b"one")
+    assert target.read_bytes() == b"one"
+    with pytest.raises(RuntimeError, match="writer failed"), atomic_path(target) as tmp:
+        tmp.write_bytes(b"half")
+        raise RuntimeError("writer failed")
+    assert target.read_bytes() == b"one", "a failed write leaves the old file"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["fig.png"], "no temporary file is left behind"

@@ -44,7 +44,7 @@ from typing import Any, TypeVar
 
 from filelock import FileLock, Timeout
 
-__all__ = ["ArtifactCache", "CacheEntryError", "cache_key", "default_cache_dir", "sha256_file"]
+__all__ = ["ArtifactCache", "CacheEntryError", "atomic_path", "cache_key", "default_cache_dir", "sha256_file"]
 
 MANIFEST = "MANIFEST.json"
 _TMP = ".tmp-"  # temporary directories: .<key>.tmp-<random>
@@ -82,6 +82,26 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """A temporary file beside ``path`` to write; it replaces ``path`` in one rename when the block succeeds.
+
+    The temporary name is unique (concurrent writers never share one) and keeps ``path``'s suffix, so
+    writers that pick the format from the name (matplotlib, ``torch.save``) write the right one; on an
+    error the temporary file is removed and ``path`` is left as it was. Creates the folder.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _valid_name(name: Any) -> bool:

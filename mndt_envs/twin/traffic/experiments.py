@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from mndt_envs.twin.cache import atomic_path
 from mndt_envs.twin.traffic.fft import FFTPeriodic
 from mndt_envs.twin.traffic.forecast import context_windows, train_residual_forecaster
 from mndt_envs.twin.traffic.lstm import (
@@ -540,9 +541,8 @@ def write_outputs(results: list[ExperimentResult], out_dir: str | Path) -> dict[
         ax.set_xticks(range(len(names)), names, fontsize=7, rotation=25, ha="right")
         ax.set_title(res.name)
     fig.tight_layout()
-    tmp = png_path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=110)
-    tmp.replace(png_path)
+    with atomic_path(png_path) as tmp:
+        fig.savefig(tmp, dpi=110)
     plt.close(fig)
     return {"csv": csv_path, "json": json_path, "png": png_path}
 

@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from ..cache import atomic_path
+
 __all__ = ["series_stats", "compare", "StatRow", "format_rows", "plot_comparison", "QUANTILES", "ACF_LAGS"]
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
@@ -184,9 +186,8 @@ def plot_comparison(real_x: np.ndarray, gen_x: np.ndarray, real: dict[str, np.nd
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=100)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100)
     plt.close(fig)
     return path
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from mndt_envs.twin.cache import atomic_path
 from mndt_envs.twin.traffic.fft import FFTPeriodic
 from mndt_envs.twin.traffic.forecast import TRAFFIC_FORECASTER_WEIGHTS
 from mndt_envs.twin.traffic.generator import (
@@ -70,9 +71,8 @@ def git_commit() -> str:
 
 def _write_json(path: Path, info: dict[str, Any]) -> Path:
     out = path.with_suffix(".json")
-    tmp = out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(info, indent=1, default=float) + "\n")
-    tmp.replace(out)
+    with atomic_path(out) as tmp:
+        tmp.write_text(json.dumps(info, indent=1, default=float) + "\n")
     return out
 
 

@@ -10,6 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ..cache import atomic_path
+
 __all__ = ["WEIGHTS_DIR", "load_state_file", "save_state_atomic"]
 
 #: The package's folder of shipped weights files (``mndt_envs/data/weights``).
@@ -22,10 +24,8 @@ def save_state_atomic(state: dict[str, Any], path: Path) -> None:
     """``torch.save(state)`` to ``path`` atomically (temporary file beside it + rename); creates the folder."""
     import torch
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(state, tmp)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
 
 
 def load_state_file(path: Path, build: Callable[[Any], T], *, missing: str, unreadable: str,
