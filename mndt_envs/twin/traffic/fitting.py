@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["BestWeights", "as_series_list", "out_of_budget", "train_epoch"]
+__all__ = ["BestWeights", "as_series_list", "fit_epochs", "out_of_budget", "train_epoch"]
 
 
 def as_series_list(train: np.ndarray | list[np.ndarray], fn: str) -> list[np.ndarray]:
@@ -81,3 +81,31 @@ class BestWeights:
         """Load the best weights into ``net`` (unchanged if no score was recorded)."""
         if self.state is not None:
             net.load_state_dict(self.state)
+
+
+def fit_epochs(net: Any, epochs: int, run_epoch: Callable[[], dict[str, float]],
+               validate: Callable[[], tuple[str, float]] | None, keeper: BestWeights, patience: int, t0: float,
+               max_seconds: float | None, history: list[dict[str, float]],
+               log: Callable[[dict[str, float]], str] | None = None) -> None:
+    """The epoch loop of the traffic forecasters: train, validate, keep the best weights, stop early.
+
+    Each epoch appends ``{"epoch": e, **run_epoch(), name: score}`` to ``history`` (``validate`` returns
+    the score's name and value; without it no score is recorded and only the CPU budget stops the loop),
+    prints ``log(record)`` if given, and stops after ``patience`` epochs without improvement or once the
+    CPU budget since ``t0`` is spent. The best weights are loaded back and ``net`` is left in eval mode.
+    """
+    for epoch in range(epochs):
+        rec = {"epoch": float(epoch), **run_epoch()}
+        if validate is not None:
+            name, score = validate()
+            rec[name] = score
+            keeper.update(net, score)
+        history.append(rec)
+        if log is not None:
+            print(log(rec), flush=True)
+        if validate is not None and keeper.bad >= patience:
+            break
+        if out_of_budget(t0, max_seconds):
+            break
+    keeper.restore(net)
+    net.eval()

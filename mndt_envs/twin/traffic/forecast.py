@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from .fitting import BestWeights, as_series_list, out_of_budget, train_epoch
+from .fitting import BestWeights, as_series_list, fit_epochs, train_epoch
 from .weights_io import WEIGHTS_DIR, load_state_file, save_state_atomic
 
 __all__ = ["ResidualForecaster", "train_residual_forecaster", "context_windows", "load_traffic_forecaster",
@@ -450,23 +450,16 @@ def train_residual_forecaster(
     keeper = BestWeights(min_delta=1e-6)
     t0 = time.process_time()
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(epochs, 1))
-    for epoch in range(epochs):
+
+    def run_epoch() -> dict[str, float]:
         train_loss = train_epoch(net, opt, ft, rt, batch_loss, rs, batch_size, t0, max_seconds)
         sched.step()
-        rec = {"epoch": float(epoch), "train_loss": train_loss, "cpu_seconds": time.process_time() - t0}
-        if have_val:
-            rec["val_error"] = val_wape()
-            keeper.update(net, rec["val_error"])
-        model.history.append(rec)
-        if verbose:
-            print(f"epoch {epoch:3d} train {loss} {rec['train_loss']:.4f} val {rec.get('val_error', float('nan')):.4f} "
-                  f"{rec['cpu_seconds']:.0f}s cpu", flush=True)
-        if have_val and keeper.bad >= patience:
-            break
-        if out_of_budget(t0, max_seconds):
-            break
-    keeper.restore(net)
-    net.eval()
+        return {"train_loss": train_loss, "cpu_seconds": time.process_time() - t0}
+
+    fit_epochs(net, epochs, run_epoch, (lambda: ("val_error", val_wape())) if have_val else None, keeper, patience,
+               t0, max_seconds, model.history,
+               (lambda r: f"epoch {int(r['epoch']):3d} train {loss} {r['train_loss']:.4f} val "
+                          f"{r.get('val_error', float('nan')):.4f} {r['cpu_seconds']:.0f}s cpu") if verbose else None)
     if have_val:
         scores = {a: val_wape(a) for a in _ALPHAS}
         model.alpha = min(scores, key=lambda a: (scores[a], -a))

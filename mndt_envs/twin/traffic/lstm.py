@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from .fitting import BestWeights, as_series_list, out_of_budget, train_epoch
+from .fitting import BestWeights, as_series_list, fit_epochs, train_epoch
 from .weights_io import load_state_file
 
 __all__ = [
@@ -459,23 +459,18 @@ def train_forecaster(
     keeper = BestWeights(min_delta=1e-7)
     t0 = time.process_time()
     w0 = time.perf_counter()
-    for epoch in range(epochs):
+
+    def run_epoch() -> dict[str, float]:
         train_mse = train_epoch(net, opt, xt, yt, loss_fn, rs, batch_size, t0, max_seconds)
-        rec = {"epoch": float(epoch), "train_mse": train_mse, "cpu_seconds": time.process_time() - t0,
-               "seconds": time.perf_counter() - w0}
-        if have_val:
-            net.eval()
-            with torch.no_grad():
-                rec["val_mse"] = float(loss_fn(net(xv), yv))
-            keeper.update(net, rec["val_mse"])
-        model.history.append(rec)
-        if verbose:
-            print(f"epoch {epoch:3d} train {rec['train_mse']:.5f} val {rec.get('val_mse', float('nan')):.5f} "
-                  f"{rec['seconds']:.0f}s", flush=True)
-        if have_val and keeper.bad >= patience:
-            break
-        if out_of_budget(t0, max_seconds):
-            break
-    keeper.restore(net)
-    net.eval()
+        return {"train_mse": train_mse, "cpu_seconds": time.process_time() - t0, "seconds": time.perf_counter() - w0}
+
+    def validate() -> tuple[str, float]:
+        net.eval()
+        with torch.no_grad():
+            return "val_mse", float(loss_fn(net(xv), yv))
+
+    fit_epochs(net, epochs, run_epoch, validate if have_val else None, keeper, patience, t0, max_seconds,
+               model.history,
+               (lambda r: f"epoch {int(r['epoch']):3d} train {r['train_mse']:.5f} val "
+                          f"{r.get('val_mse', float('nan')):.5f} {r['seconds']:.0f}s") if verbose else None)
     return model
