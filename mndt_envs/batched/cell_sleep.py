@@ -37,6 +37,7 @@ from ..tasks.cell_sleep import (
     diurnal_profile,
 )
 from ..tasks.cell_sleep.config import F
+from ..tasks.cell_sleep.dynamics import next_status
 from ..tasks.contract import StepResult
 from .common import batch_result, check_rows, episode_seeds, make_generators, positive_int, seed_rows
 from .xp import get_namespace
@@ -339,19 +340,10 @@ class BatchedCellSleepCore:
             a = xp.where(legal, a, 0)
         prev_logical = self.logical
         prev_alive = self.site_alive_count > 0
-        status = self.status
-        waking = status == WAKING
         logical = xp.astype(a, xp.int8)
-        not_off = logical != OFF
-        from_off = (status == OFF) & not_off
-        new = logical
-        wl = xp.where(waking, self.wake_left - 1, 0)
-        if c.wakeup_steps > 0:
-            wl = xp.where(from_off, c.wakeup_steps, wl)
-            still = (from_off | waking) & not_off & (wl > 0)
-            new = xp.where(still, xp.full((1, 1), WAKING, xp.int8), logical)
+        new, wl = next_status(self.status, self.wake_left, logical, c.wakeup_steps, xp.where,
+                              xp.full((1, 1), WAKING, xp.int8))
         a2 = act[:, None]
-        wl = xp.where(new == WAKING, wl, 0)
         if every:
             self.wake_left, self.status, self.logical = wl, new, logical
         else:

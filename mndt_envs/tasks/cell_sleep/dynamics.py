@@ -9,8 +9,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -20,7 +21,7 @@ from .sparse import csr_mul
 if TYPE_CHECKING:  # pragma: no cover
     from .core import CellSleepCore
 
-__all__ = ["Service", "transition", "serve"]
+__all__ = ["Service", "next_status", "transition", "serve"]
 
 
 @dataclass
@@ -40,22 +41,36 @@ class Service:
     sole: np.ndarray
 
 
+def next_status(status: Any, wake_left: Any, logical: Any, wakeup_steps: int, where: Callable[..., Any],
+                waking: Any) -> tuple[Any, Any]:
+    """The statuses after commanding ``logical``, and the wake-up steps left (per cell; any leading shape).
+
+    A cell commanded on or to sleep from off wakes for ``wakeup_steps`` steps first (status WAKING, counting
+    down while the command holds); every other command takes effect at once. Written with comparisons,
+    ``&``/``|`` and ``where`` only, so it runs on numpy arrays (the single core) and on the batched core's
+    numpy or torch arrays; ``waking`` is the WAKING status as a value of ``status``'s dtype.
+
+    Returns:
+        (new statuses, wake-up steps left: 0 unless the new status is WAKING).
+    """
+    is_waking = status == WAKING
+    not_off = logical != OFF
+    from_off = (status == OFF) & not_off
+    new = logical
+    wl = where(is_waking, wake_left - 1, 0)
+    if wakeup_steps > 0:
+        wl = where(from_off, wakeup_steps, wl)
+        still = (from_off | is_waking) & not_off & (wl > 0)
+        new = where(still, waking, logical)
+    return new, where(new == WAKING, wl, 0)
+
+
 def transition(core: CellSleepCore, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Apply the (legal) commanded statuses ``a`` (n_cells,); the cells' switching costs [W] and changes."""
     st, c = core.state, core.cfg
     prev_logical = st.logical
-    status = st.status
-    waking = status == WAKING
     logical = a.astype(np.int8)
-    not_off = logical != OFF
-    from_off = (status == OFF) & not_off
-    new = logical
-    wl = np.where(waking, st.wake_left - 1, 0)
-    if c.wakeup_steps > 0:
-        wl = np.where(from_off, c.wakeup_steps, wl)
-        still = (from_off | waking) & not_off & (wl > 0)
-        new = np.where(still, np.int8(WAKING), logical)  # int8
-    st.wake_left = np.where(new == WAKING, wl, 0)
+    new, st.wake_left = next_status(st.status, st.wake_left, logical, c.wakeup_steps, np.where, np.int8(WAKING))
     st.status = new if new is not logical else logical.copy()
     st.logical = logical
     changed = prev_logical != logical
