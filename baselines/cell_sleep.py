@@ -11,16 +11,15 @@ from typing import Any
 
 import numpy as np
 
+from mndt_envs.baselines._core import task_core
 from mndt_envs.tasks.cell_sleep import N_ACTIONS, OFF, ON, SLEEP, CellSleepCore
 
 __all__ = ["AlwaysOn", "MinimalCells", "LoadThreshold"]
 
 
 def _core(env: Any) -> CellSleepCore:
-    core = getattr(env.unwrapped, "core", None)
-    if not isinstance(core, CellSleepCore):
-        raise TypeError("cell-sleep baselines need the mndt/CellSleep-v0 env (env.unwrapped.core)")
-    return core
+    return task_core(env, CellSleepCore,
+                     "cell-sleep baselines need the mndt/CellSleep-v0 env (env.unwrapped.core)")
 
 
 def _apply_mask(action: np.ndarray, observation: Any, n: int) -> np.ndarray:

@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from mndt_envs.baselines._core import task_core
 from mndt_envs.tasks.cell_sleep import CellSleepCore
 
 __all__ = ["CellSleepOracle", "OraclePlan", "demand_series", "solve_offline"]
@@ -52,10 +53,8 @@ SEES_FUTURE = True
 
 
 def _core(env: Any) -> CellSleepCore:
-    core = getattr(getattr(env, "unwrapped", env), "core", env)
-    if not isinstance(core, CellSleepCore):
-        raise TypeError("the cell-sleep oracle needs mndt/CellSleep-v0 (env.unwrapped.core) or a CellSleepCore")
-    return core
+    return task_core(env, CellSleepCore,
+                     "the cell-sleep oracle needs mndt/CellSleep-v0 (env.unwrapped.core) or a CellSleepCore")
 
 
 def demand_series(env: Any, seed: int | None) -> np.ndarray:

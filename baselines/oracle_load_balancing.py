@@ -28,17 +28,16 @@ from typing import Any
 
 import numpy as np
 
+from mndt_envs.baselines._core import task_core
 from mndt_envs.tasks.load_balancing import LoadBalancingCore, PeriodData
 
 __all__ = ["CentralisedReference", "PeriodProblem", "reference_powers"]
 
 
 def _core(env: Any) -> LoadBalancingCore:
-    core = getattr(getattr(env, "unwrapped", env), "core", env)
-    if not isinstance(core, LoadBalancingCore):
-        raise TypeError("the load-balancing reference needs mndt/LoadBalancing-v0 (env.unwrapped.core) "
-                        "or a LoadBalancingCore")
-    return core
+    return task_core(env, LoadBalancingCore,
+                     "the load-balancing reference needs mndt/LoadBalancing-v0 (env.unwrapped.core) "
+                     "or a LoadBalancingCore")
 
 
 class PeriodProblem:

@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from mndt_envs.baselines._core import task_core
 from mndt_envs.tasks.resource_allocation import Allocation, ResourceAllocationCore
 
 __all__ = ["EpisodeData", "RABound", "ResourceAllocationBound", "episode_data", "solve_bound"]
@@ -52,11 +53,9 @@ _MARGIN = 1e-7  # relative safety margin on the returned bounds (solver toleranc
 
 
 def _core(env: Any) -> ResourceAllocationCore:
-    core = getattr(getattr(env, "unwrapped", env), "core", env)
-    if not isinstance(core, ResourceAllocationCore):
-        raise TypeError("the resource-allocation oracle needs mndt/ResourceAllocation-v0 (env.unwrapped.core) "
-                        "or a ResourceAllocationCore")
-    return core
+    return task_core(env, ResourceAllocationCore,
+                     "the resource-allocation oracle needs mndt/ResourceAllocation-v0 (env.unwrapped.core) "
+                     "or a ResourceAllocationCore")
 
 
 @dataclass
