@@ -140,3 +140,13 @@ def test_block_min_powers_equal_min_coverage_powers(n_blocks: int, per_block: in
         got_p, got_ok = kernels_lb.block_min_powers(ids, att, per_block, cnt, tot, p_lo, p_hi, req, eps, thr, cap)
         _bits_equal(got_p, ref_p)
         _bits_equal(got_ok, ref_ok)
+
+
+def test_weighted_row_sums_equals_the_column_by_column_sum() -> None:
+    rng = np.random.default_rng(5)
+    a = (rng.random((3, 7, 7)) < 0.4) + np.eye(7)[None]
+    b = rng.random((3, 7)) * 1e3
+    ref = np.zeros_like(b)
+    for j in range(7):  # the order of a CSR row sum
+        ref += a[:, :, j] * b[:, None, j]
+    np.testing.assert_array_equal(kernels_lb.weighted_row_sums(a, b), ref)

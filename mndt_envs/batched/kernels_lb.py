@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["block_coverage", "block_min_powers", "candidate_rows", "mr_rows", "pair_counts"]
+__all__ = ["block_coverage", "block_min_powers", "candidate_rows", "mr_rows", "pair_counts", "weighted_row_sums"]
 
 
 _BLOCK = 256  # users per pass of the column kernels (their per-user state stays in the L1 cache)
@@ -339,3 +339,22 @@ def block_min_powers(ids: np.ndarray, att: np.ndarray, rows_per_block: int, coun
             p_out[s + i] = p[i]
             ok_out[s + i] = cov[i] >= rq[i]
     return p_out, ok_out
+
+
+@njit(cache=False, nogil=True)
+def weighted_row_sums(a: np.ndarray, b: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+    """``out[e, i] = Σ_j a[e, i, j] · b[e, j]`` summed over ``j`` in increasing order (the order of a CSR row sum).
+
+    Args:
+        a: (N, n, n) float64 weights (the episodes' neighbour graphs with identity).
+        b: (N, n) float64 values (busy degrees).
+    """
+    m, n, _ = a.shape
+    out = np.zeros((m, n))
+    for e in range(m):
+        for i in range(n):
+            acc = 0.0
+            for j in range(n):
+                acc += a[e, i, j] * b[e, j]
+            out[e, i] = acc
+    return out

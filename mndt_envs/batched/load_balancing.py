@@ -293,9 +293,7 @@ class BatchedLoadBalancingCore:
         if self.cfg.target == "local":
             a_np = self.a_hat
             # neighbourhood means, summed column by column: the order of a CSR row sum (bit-identical)
-            num_b = np.zeros_like(b_np)
-            for j in range(self.n):
-                num_b += a_np[:, :, j] * b_np[:, None, j]
+            num_b = kernels_lb.weighted_row_sums(a_np, np.ascontiguousarray(b_np, dtype=np.float64))
             tgt = num_b / np.maximum(a_np.sum(axis=2), 1e-12)
             imb = np.sqrt(np.mean((b_np - tgt) ** 2, axis=1))
         else:
