@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import importlib
-import json
 import platform
 import sys
 import time
@@ -212,17 +211,14 @@ def compare(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from .cli_output import FORMATS, default_format, plot_compare, render_results
+    from .cli_output import FORMATS, config_option, default_format, plot_compare, render_results
 
     fmt = fmt or default_format()
     if fmt not in FORMATS:
         raise typer.BadParameter(f"--format {fmt!r}: allowed values are {', '.join(FORMATS)}")
     # results go to stdout in the chosen format; progress and file notes to stderr
     log = Console(stderr=True)
-    try:
-        overrides = json.loads(config)
-    except json.JSONDecodeError as exc:
-        raise typer.BadParameter(f"--config is not valid JSON: {exc}") from None
+    overrides = config_option(config)
     out.mkdir(parents=True, exist_ok=True)
     wanted = {x.name for x in TASKS} if tasks == "all" else set(tasks.split(","))
     unknown = wanted - {x.name for x in TASKS}

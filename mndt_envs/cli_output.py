@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["FORMATS", "KEY_METRICS", "default_format", "fmt_value", "split_columns", "render_results",
-           "plot_compare", "capture_notes", "ray_tracing_line"]
+           "plot_compare", "capture_notes", "ray_tracing_line", "config_option"]
 
 FORMATS = ("table", "markdown", "csv")
 
@@ -215,3 +215,22 @@ def capture_notes(notes: list[str]) -> Iterator[None]:
         if msg not in seen:
             seen.add(msg)
             notes.append(msg)
+
+
+def config_option(text: str) -> dict[str, Any]:
+    """The ``--config`` option of the commands: a JSON object of scenario / task overrides.
+
+    Raises:
+        typer.BadParameter: the text is not valid JSON, or not a JSON object.
+    """
+    import json
+
+    import typer
+
+    try:
+        overrides = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise typer.BadParameter(f"--config is not valid JSON: {exc}") from None
+    if not isinstance(overrides, dict):
+        raise typer.BadParameter(f"--config must be a JSON object ({{...}}), got {type(overrides).__name__}")
+    return overrides

@@ -6,10 +6,11 @@ experiments) and writes its tables and figures under ``runs/reproduce/<name>`` b
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
+
+from .cli_output import config_option
 
 __all__ = ["reproduce_app"]
 
@@ -26,10 +27,7 @@ def table2(
     out: Path = typer.Option(Path("runs/reproduce/table2"), help="Output folder (CSV, Markdown, map)."),
 ) -> None:
     """Paper 002 Table II analogue: the PPO-Lagrangian agent and three baselines (~15 s on `paper`)."""
-    try:
-        json.loads(config)
-    except json.JSONDecodeError as exc:
-        raise typer.BadParameter(f"--config is not valid JSON: {exc}") from None
+    config_option(config)  # checked here: a clear error before the run starts
     from .reproductions.table2 import main
 
     argv = ["--episodes", str(episodes), "--scenario", scenario, "--config", config, "--out", str(out)]

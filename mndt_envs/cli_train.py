@@ -29,6 +29,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from .cli_output import config_option
 from .integrations.common import agent_kind, is_multi_agent, scalars, step_cost, step_reward
 from .registration import task as task_spec
 from .twin.cache import atomic_path
@@ -304,12 +305,7 @@ def train(
     if backend not in ("sb3", "rllib"):
         raise typer.BadParameter(f"--backend {backend!r}: allowed values are 'sb3', 'rllib'")
     multi = _is_multi(env)
-    try:
-        overrides = json.loads(config)
-    except json.JSONDecodeError as exc:
-        raise typer.BadParameter(f"--config is not valid JSON: {exc}") from None
-    if not isinstance(overrides, dict):
-        raise typer.BadParameter("--config must be a JSON object")
+    overrides = config_option(config)
     kwargs = {"scenario": scenario, "config": overrides}
     spec = task_spec(env)
     out = out or Path("runs/train") / f"{env.replace('/', '_')}-{backend}"

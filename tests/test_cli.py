@@ -24,6 +24,9 @@ def test_compare_rejects_bad_json(tmp_path) -> None:
     res = runner.invoke(app, ["compare", "--config", "{not json", "--out", str(tmp_path)])
     assert res.exit_code != 0
     assert "not valid JSON" in res.output
+    res = runner.invoke(app, ["compare", "--config", "[1, 2]", "--out", str(tmp_path)])
+    assert res.exit_code != 0
+    assert "must be a JSON object" in res.output
 
 
 def test_compare_rejects_unknown_task(tmp_path) -> None:
